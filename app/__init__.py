@@ -1,0 +1,1 @@
+"""Realtime voice relay: browser <-> Realtime model, every call logged."""

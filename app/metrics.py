@@ -1,0 +1,84 @@
+"""Prometheus metrics, read from the relay's own counters at scrape time.
+
+The hot path only bumps plain integers on the call object; nothing here runs per frame.  A
+custom collector turns the relay's state into metric families when ``/metrics`` is scraped, in a
+registry of our own (never prometheus_client's global one, so tests and several apps in one
+process do not collide).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from app.relay import Relay
+
+
+class RelayCollector(Collector):
+    def __init__(self, relay: Relay) -> None:
+        self._relay = relay
+
+    def collect(self) -> Iterator[Metric]:
+        relay = self._relay
+        registry = relay.registry
+        yield GaugeMetricFamily("relay_active_calls", "Calls in progress", value=registry.active)
+        yield CounterMetricFamily(
+            "relay_calls_started", "Calls accepted since start", value=registry.calls_started
+        )
+        yield CounterMetricFamily(
+            "relay_calls_refused",
+            "Handshakes refused (capacity or shutdown)",
+            value=registry.calls_refused,
+        )
+        yield GaugeMetricFamily(
+            "relay_draining", "1 while the server is shutting down", value=int(registry.draining)
+        )
+        recorder = relay.recorder
+        if recorder is None:
+            return
+        for name, help_text, value in (
+            (
+                "relay_conversations_saved",
+                "Documents written to the store by calls",
+                recorder.saved,
+            ),
+            (
+                "relay_conversations_spooled",
+                "Documents spooled after a failed save",
+                recorder.spooled,
+            ),
+            ("relay_conversations_flushed", "Spooled documents later written", recorder.flushed),
+            ("relay_spool_flush_failures", "Failed flush attempts", recorder.flush_failures),
+            (
+                "relay_conversations_recovered",
+                "Checkpoints recovered after a crash",
+                recorder.recovered,
+            ),
+            (
+                "relay_conversations_skipped_empty",
+                "Calls with no messages (no document)",
+                recorder.skipped_empty,
+            ),
+        ):
+            yield CounterMetricFamily(name, help_text, value=value)
+        yield GaugeMetricFamily(
+            "relay_spool_pending", "Documents waiting in the spool", value=recorder.pending_count()
+        )
+        yield GaugeMetricFamily(
+            "relay_last_save_seconds",
+            "Duration of the last store save",
+            value=recorder.last_save_seconds,
+        )
+
+
+def metrics_registry(relay: Relay) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(RelayCollector(relay))
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)

@@ -1,0 +1,83 @@
+"""The live calls of this process: admission (``MAX_CALLS``), listing, and the shutdown drain."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import attrs
+import trio
+
+from app.call import Call
+from app.document import DisconnectReason
+
+log = logging.getLogger(__name__)
+
+
+class Refused(Exception):
+    """A new call cannot be admitted; ``str()`` says why (shown to the browser as HTTP 503)."""
+
+
+@attrs.define(eq=False)
+class CallRegistry:
+    max_calls: int
+    draining: bool = False
+    calls_started: int = 0
+    calls_refused: int = 0
+    _live: dict[str, Call] = attrs.field(factory=dict)
+    _all_ended: trio.Event = attrs.field(factory=trio.Event)
+
+    def __attrs_post_init__(self) -> None:
+        self._all_ended.set()
+
+    @property
+    def active(self) -> int:
+        return len(self._live)
+
+    def calls(self) -> list[Call]:
+        return list(self._live.values())
+
+    def check_admission(self) -> None:
+        """Raise `Refused` if a new call may not start now."""
+        if self.draining:
+            self.calls_refused += 1
+            raise Refused("the server is shutting down")
+        if len(self._live) >= self.max_calls:
+            self.calls_refused += 1
+            raise Refused(f"the server is at its limit of {self.max_calls} calls")
+
+    @contextmanager
+    def registered(self, call: Call) -> Iterator[None]:
+        """Count ``call`` as live for the duration of the ``with`` block."""
+        self._live[call.session_id] = call
+        self.calls_started += 1
+        if self._all_ended.is_set():
+            self._all_ended = trio.Event()
+        try:
+            yield
+        finally:
+            del self._live[call.session_id]
+            if not self._live:
+                self._all_ended.set()
+
+    async def wait_idle(self) -> None:
+        """Return once no call is live (at once if none is)."""
+        await self._all_ended.wait()
+
+    async def drain(self, grace: float) -> bool:
+        """Refuse new calls, end every live call as ``server_shutdown`` and wait for their saves.
+
+        Returns True if every call finished within ``grace`` seconds.
+        """
+        self.draining = True
+        live = list(self._live.values())
+        if live:
+            log.info("Shutting down: ending %d live call(s)", len(live))
+        for call in live:
+            call.end(DisconnectReason.SERVER_SHUTDOWN)
+        with trio.move_on_after(grace):
+            await self._all_ended.wait()
+            return True
+        log.error("Shutdown grace of %g s ran out with %d call(s) still saving", grace, self.active)
+        return False

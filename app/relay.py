@@ -1,0 +1,77 @@
+"""The relay's process-wide parts and their lifetime: store, recorder, flusher, live calls.
+
+`Relay.run_services` is started in the ASGI lifespan nursery (see `app.asgi`): it opens the store,
+turns checkpoints left by a crash into documents, runs the spool flusher, and on the way out
+drains live calls and closes the store.  Nothing here exists before start-up, so importing the
+app creates no clients.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import attrs
+import trio
+
+from app.registry import CallRegistry
+from app.settings import SIMULATOR, Settings
+from app.store.base import ConversationStore
+from app.store.recorder import DurableRecorder
+from app.store.spool import Spool
+from app.store.sqlite import SQLiteStore
+from app.upstream import SimulatorConnector, UpstreamConnector, WebSocketConnector
+
+log = logging.getLogger(__name__)
+
+
+def make_connector(settings: Settings) -> UpstreamConnector:
+    """The upstream the settings point at: a Realtime URL, or the built-in simulator."""
+    if settings.upstream_url is not None and settings.upstream_url != SIMULATOR:
+        headers: list[tuple[bytes, bytes]] = []
+        if settings.openai_api_key:
+            headers.append((b"authorization", f"Bearer {settings.openai_api_key}".encode()))
+        return WebSocketConnector(settings.upstream_url, headers)
+    return SimulatorConnector()
+
+
+async def open_store(settings: Settings) -> ConversationStore:
+    if settings.cosmos_endpoint:
+        raise NotImplementedError("the Cosmos DB store is not built yet")
+    return await SQLiteStore.open(settings.data_dir / "conversations.sqlite3")
+
+
+@attrs.define(eq=False)
+class Relay:
+    settings: Settings
+    connector: UpstreamConnector
+    registry: CallRegistry
+    store: ConversationStore | None = None
+    recorder: DurableRecorder | None = None
+    ready: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Relay:
+        return cls(
+            settings=settings,
+            connector=make_connector(settings),
+            registry=CallRegistry(max_calls=settings.max_calls),
+        )
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        """Open the store, recover crashed calls, start the flusher in ``nursery``."""
+        self.store = await open_store(self.settings)
+        spool = Spool(self.settings.data_dir / "spool")
+        self.recorder = DurableRecorder(
+            store=self.store, spool=spool, save_timeout=self.settings.save_timeout
+        )
+        await self.recorder.recover()
+        await nursery.start(self.recorder.run_flusher)
+        self.ready = True
+
+    async def stop(self) -> None:
+        """End live calls (``server_shutdown``), wait for their saves, close the store."""
+        self.ready = False
+        await self.registry.drain(self.settings.shutdown_grace)
+        if self.store is not None:
+            with trio.CancelScope(shield=True), trio.move_on_after(5):
+                await self.store.aclose()

@@ -1,0 +1,106 @@
+"""Serving the relay with hypercorn's trio worker, and shutting down without losing a call.
+
+`serve` runs ``hypercorn.trio.serve`` with a shutdown trigger of our own.  On SIGTERM or SIGINT
+(also when the signal reaches the whole process group: there is one process and it handles the
+signal, unlike the ``hypercorn`` CLI whose worker dies at once) the trigger:
+
+1. marks the relay as draining: new calls are refused with HTTP 503 and ``/readyz`` fails;
+2. ends every live call as ``server_shutdown`` and waits for their saves (``SHUTDOWN_GRACE``);
+3. returns, so hypercorn stops listening and closes what is left.
+
+hypercorn's own graceful timeout (3 s by default) would otherwise cancel connections silently;
+by the time it applies here, every call has already been saved.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve as hypercorn_serve
+
+from app.application import RelayApp
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# hypercorn's graceful timeout after the drain: only plain HTTP requests can be left by then.
+AFTER_DRAIN_GRACE = 2.0
+# hypercorn's own message-size bound, a memory limit only: the relay checks MAX_FRAME_BYTES
+# itself so that it can end the call with a reason and a clear error event.
+HYPERCORN_LIMIT_FACTOR = 4
+
+
+def hypercorn_config(settings: Settings) -> Config:
+    config = Config()
+    config.bind = [f"{settings.host}:{settings.port}"]
+    config.websocket_max_message_size = settings.max_frame_bytes * HYPERCORN_LIMIT_FACTOR
+    config.graceful_timeout = AFTER_DRAIN_GRACE
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.accesslog = None
+    # Read by app.hypercorn_adapter.RelayWSStream: accept permessage-deflate only if asked to.
+    config.websocket_compression = settings.ws_compression  # type: ignore[attr-defined]
+    return config
+
+
+async def serve(
+    app: RelayApp,
+    settings: Settings,
+    *,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve until SIGTERM/SIGINT, then drain live calls and return."""
+    stop = trio.Event()
+    async with trio.open_nursery() as signals_nursery:
+        await signals_nursery.start(_watch_signals, stop)
+        async with trio.open_nursery() as serving:
+            binds = await serving.start(serve_until, app, settings, stop)
+            _announce(binds, settings)
+            task_status.started(binds)
+        signals_nursery.cancel_scope.cancel()
+
+
+async def serve_until(
+    app: RelayApp,
+    settings: Settings,
+    stop: trio.Event,
+    *,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve until ``stop`` is set, then drain live calls and return."""
+
+    async def shutdown_trigger() -> None:
+        await stop.wait()
+        log.info("Shutdown requested: refusing new calls, ending live calls")
+        await app.relay.stop()
+
+    await hypercorn_serve(
+        app, hypercorn_config(settings), shutdown_trigger=shutdown_trigger, task_status=task_status
+    )
+
+
+async def _watch_signals(
+    stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        task_status.started()
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if stop.is_set():
+                log.warning("%s again: shutdown is already in progress", name)
+                continue
+            log.info("Received %s", name)
+            stop.set()
+
+
+def _announce(binds: list[str], settings: Settings) -> None:
+    for bind in binds:
+        print(f"relay listening on {bind}", flush=True)
+    print(f"upstream: {settings.describe_upstream()}", flush=True)
+    print(f"store: {settings.describe_store()}", flush=True)
+    if settings.admin_token is None:
+        log.warning("ADMIN_TOKEN is unset: the admin API answers only loopback clients")
+    if settings.call_token_secret is None:
+        log.warning("CALL_TOKEN_SECRET is unset: ?customer_id= is trusted as given")

@@ -1,0 +1,222 @@
+"""Settings: every environment variable the relay reads, read once and validated.
+
+`Settings.from_env` is the only place that looks at ``os.environ``.  A bad value stops start-up
+with a `SettingsError` naming the variable and what is allowed, instead of surfacing later as a
+confusing failure in the middle of a call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import attrs
+
+SIMULATOR = "simulator"
+_LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the relay cannot run with; the message names the variable."""
+
+
+@attrs.frozen
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    upstream_url: str | None = None
+    azure_openai_endpoint: str | None = None
+    azure_openai_deployment: str | None = None
+    azure_openai_api_version: str | None = None
+    azure_openai_api_key: str | None = attrs.field(default=None, repr=False)
+    openai_api_key: str | None = attrs.field(default=None, repr=False)
+    cosmos_endpoint: str | None = None
+    cosmos_database: str = "GenAI"
+    cosmos_container: str = "AI_Conversations"
+    cosmos_key: str | None = attrs.field(default=None, repr=False)
+    cosmos_verify_tls: bool = True
+    data_dir: Path = Path("data")
+    admin_token: str | None = attrs.field(default=None, repr=False)
+    call_token_secret: str | None = attrs.field(default=None, repr=False)
+    allowed_origins: tuple[str, ...] | None = None
+    log_level: str = "INFO"
+    call_idle_timeout: float = 30.0
+    call_max_duration: float = 3600.0
+    save_timeout: float = 10.0
+    checkpoint_interval: float = 15.0
+    shutdown_grace: float = 25.0
+    max_frame_bytes: int = 1_048_576
+    max_calls: int = 500
+    ws_compression: bool = False
+
+    @property
+    def uses_simulator(self) -> bool:
+        """True when no real upstream is configured: the built-in simulator answers calls."""
+        if self.upstream_url is not None:
+            return self.upstream_url == SIMULATOR
+        return self.azure_openai_endpoint is None
+
+    @property
+    def store_kind(self) -> str:
+        return "cosmos" if self.cosmos_endpoint else "sqlite"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the settings; raise `SettingsError` naming the first bad variable."""
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        settings = cls(
+            host=reader.text("HOST", "127.0.0.1"),
+            port=reader.number("PORT", 8000, int, minimum=0, maximum=65535),
+            upstream_url=reader.optional("REALTIME_UPSTREAM_URL"),
+            azure_openai_endpoint=reader.optional("AZURE_OPENAI_ENDPOINT"),
+            azure_openai_deployment=reader.optional("AZURE_OPENAI_DEPLOYMENT"),
+            azure_openai_api_version=reader.optional("AZURE_OPENAI_API_VERSION"),
+            azure_openai_api_key=reader.optional("AZURE_OPENAI_API_KEY"),
+            openai_api_key=reader.optional("OPENAI_API_KEY"),
+            cosmos_endpoint=reader.optional("COSMOSDB_ENDPOINT"),
+            cosmos_database=reader.text("COSMOSDB_DATABASE", "GenAI"),
+            cosmos_container=reader.text("COSMOSDB_CONTAINER", "AI_Conversations"),
+            cosmos_key=reader.optional("COSMOSDB_KEY"),
+            cosmos_verify_tls=reader.flag("COSMOSDB_VERIFY_TLS", True),
+            data_dir=Path(reader.text("DATA_DIR", "data")),
+            admin_token=reader.optional("ADMIN_TOKEN"),
+            call_token_secret=reader.optional("CALL_TOKEN_SECRET"),
+            allowed_origins=reader.origins("ALLOWED_ORIGINS"),
+            log_level=reader.choice("LOG_LEVEL", "INFO", _LOG_LEVELS),
+            call_idle_timeout=reader.seconds("CALL_IDLE_TIMEOUT", 30.0),
+            call_max_duration=reader.seconds("CALL_MAX_DURATION", 3600.0),
+            save_timeout=reader.seconds("SAVE_TIMEOUT", 10.0),
+            checkpoint_interval=reader.seconds("CHECKPOINT_INTERVAL", 15.0),
+            shutdown_grace=reader.seconds("SHUTDOWN_GRACE", 25.0),
+            max_frame_bytes=reader.number("MAX_FRAME_BYTES", 1_048_576, int, minimum=1024),
+            max_calls=reader.number("MAX_CALLS", 500, int, minimum=1),
+            ws_compression=reader.flag("WS_COMPRESSION", False),
+        )
+        settings._check_upstream()
+        return settings
+
+    def _check_upstream(self) -> None:
+        if self.upstream_url is not None and self.upstream_url != SIMULATOR:
+            parts = urlsplit(self.upstream_url)
+            if parts.scheme not in ("ws", "wss") or not parts.hostname:
+                raise SettingsError(
+                    f"REALTIME_UPSTREAM_URL must be a ws:// or wss:// URL or the word "
+                    f"'{SIMULATOR}', got {self.upstream_url!r}"
+                )
+            return
+        if self.upstream_url is None and self.azure_openai_endpoint is not None:
+            parts = urlsplit(self.azure_openai_endpoint)
+            if parts.scheme not in ("https", "http") or not parts.hostname:
+                raise SettingsError(
+                    "AZURE_OPENAI_ENDPOINT must be an https:// URL such as "
+                    f"https://RESOURCE.openai.azure.com/, got {self.azure_openai_endpoint!r}"
+                )
+            if not self.azure_openai_deployment:
+                raise SettingsError(
+                    "AZURE_OPENAI_DEPLOYMENT is required when AZURE_OPENAI_ENDPOINT is set "
+                    "(the name of the realtime model deployment)"
+                )
+
+    def describe_upstream(self) -> str:
+        """Where calls go, for the start-up banner; never includes a key."""
+        if self.uses_simulator:
+            return "built-in simulator"
+        if self.upstream_url is not None:
+            parts = urlsplit(self.upstream_url)
+            return f"{parts.scheme}://{parts.netloc}{parts.path}"
+        return (
+            f"Azure OpenAI {self.azure_openai_endpoint} deployment {self.azure_openai_deployment}"
+        )
+
+    def describe_store(self) -> str:
+        if self.cosmos_endpoint:
+            return (
+                f"Cosmos DB {self.cosmos_endpoint} {self.cosmos_database}/{self.cosmos_container}"
+            )
+        return f"SQLite {self.data_dir / 'conversations.sqlite3'}"
+
+    @property
+    def logging_level(self) -> int:
+        return int(logging.getLevelName(self.log_level))
+
+
+@attrs.frozen
+class _Reader:
+    """Typed accessors over an environment mapping that raise `SettingsError` with the name."""
+
+    env: Mapping[str, str]
+
+    def optional(self, name: str) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    def text(self, name: str, default: str) -> str:
+        return self.optional(name) or default
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.text(name, default).upper()
+        if value not in allowed:
+            raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.optional(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{name} must be true or false, got {value!r}")
+
+    def number(
+        self,
+        name: str,
+        default: T,
+        parse: Callable[[str], T],
+        *,
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> T:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        kind = "a whole number" if parse is int else "a number"
+        try:
+            value = parse(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be {kind}, got {raw!r}") from None
+        number = float(value)  # type: ignore[arg-type]
+        if number != number or number in (float("inf"), float("-inf")):
+            raise SettingsError(f"{name} must be a finite number, got {raw!r}")
+        if minimum is not None and number < minimum:
+            raise SettingsError(f"{name} must be at least {minimum:g}, got {raw!r}")
+        if maximum is not None and number > maximum:
+            raise SettingsError(f"{name} must be at most {maximum:g}, got {raw!r}")
+        return value
+
+    def seconds(self, name: str, default: float) -> float:
+        value = self.number(name, default, float, minimum=0.001)
+        return float(value)
+
+    def origins(self, name: str) -> tuple[str, ...] | None:
+        raw = self.optional(name)
+        if raw is None:
+            return None
+        origins = tuple(item.strip().rstrip("/") for item in raw.split(",") if item.strip())
+        for origin in origins:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+                raise SettingsError(
+                    f"{name} must be a comma-separated list of origins like "
+                    f"https://example.com, got {origin!r}"
+                )
+        return origins

@@ -1,0 +1,221 @@
+"""The relay's side of the upstream (model) connection.
+
+A call talks to its upstream through `Upstream`: ``send`` a text frame, ``receive`` the next one,
+``aclose``.  Two implementations:
+
+* `WebSocketUpstream` — a trio-websocket client connection to a Realtime endpoint.
+* `InProcessUpstream` — the built-in simulator running as a task, joined by two memory channels
+  (no sockets: the embedded default and the cheapest peer for demos).
+
+Both are opened by a connector's ``connect(nursery)``.  The nursery given there owns the
+connection's background task (trio-websocket's reader, or the simulator) and must outlive the
+call's own nursery, so that the call's shielded shutdown can still close the upstream politely:
+a close handshake needs the reader task alive to see the peer's answer.
+
+Error handling: every way an upstream can fail surfaces as one of two exceptions of ours,
+`UpstreamUnavailable` (could not connect) and `UpstreamClosed` (the connection ended), raised
+``from None`` so callers never need to know trio-websocket's exception zoo.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import attrs
+import trio
+import trio_websocket
+
+from app.dialect import Dialect
+from app.simulator import SimulatedClose, SimulatorOptions, run_session
+
+CONNECT_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 2.0
+# Largest upstream message accepted; Realtime servers send audio in chunks far below this.
+MAX_UPSTREAM_MESSAGE = 16 * 1024 * 1024
+SIMULATOR_QUEUE = 64
+
+
+class UpstreamUnavailable(Exception):
+    """The upstream could not be reached or refused the connection; the message says which."""
+
+
+class UpstreamClosed(Exception):
+    """The upstream connection ended; ``code`` is its close code (1006 when none was sent)."""
+
+    def __init__(self, code: int, reason: str | None = None) -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason or ""
+
+    @property
+    def clean(self) -> bool:
+        return self.code == 1000
+
+
+class Upstream(Protocol):
+    async def send(self, text: str) -> None: ...
+
+    async def receive(self) -> str | bytes: ...
+
+    async def aclose(self, code: int = 1000) -> None: ...
+
+
+class UpstreamConnector(Protocol):
+    """Opens upstream connections for calls; ``description`` never contains a secret."""
+
+    description: str
+    dialect: Dialect
+
+    async def connect(self, nursery: trio.Nursery) -> Upstream: ...
+
+
+def dialect_for_url(url: str) -> Dialect:
+    """The dialect an endpoint speaks, from its URL form (see realtime-protocol.md).
+
+    ``/openai/realtime?api-version=...`` is Azure's preview endpoint and speaks beta;
+    ``/v1/realtime`` (OpenAI) and ``/openai/v1/realtime`` (Azure GA) speak GA.
+    """
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if path.endswith("/openai/realtime") or "api-version=" in parts.query:
+        return Dialect.BETA
+    return Dialect.GA
+
+
+@attrs.define(eq=False)
+class WebSocketUpstream:
+    """A trio-websocket connection seen as an `Upstream`."""
+
+    _ws: trio_websocket.WebSocketConnection
+
+    async def send(self, text: str) -> None:
+        try:
+            await self._ws.send_message(text)
+        except trio_websocket.ConnectionClosed as exc:
+            raise _closed(exc) from None
+
+    async def receive(self) -> str | bytes:
+        try:
+            message: str | bytes = await self._ws.get_message()
+        except trio_websocket.ConnectionClosed as exc:
+            raise _closed(exc) from None
+        return message
+
+    async def aclose(self, code: int = 1000) -> None:
+        with trio.move_on_after(CLOSE_TIMEOUT):
+            await self._ws.aclose(code)
+
+
+def _closed(exc: trio_websocket.ConnectionClosed) -> UpstreamClosed:
+    reason = exc.reason
+    if reason is None:
+        return UpstreamClosed(1006)
+    return UpstreamClosed(int(reason.code), reason.reason)
+
+
+@attrs.define(eq=False)
+class WebSocketConnector:
+    """Connects to a Realtime endpoint over WebSocket (ws:// or wss://)."""
+
+    url: str
+    headers: list[tuple[bytes, bytes]] = attrs.field(factory=list, repr=False)
+    connect_timeout: float = CONNECT_TIMEOUT
+    dialect: Dialect = attrs.field()
+    description: str = attrs.field()
+
+    @dialect.default
+    def _dialect_default(self) -> Dialect:
+        return dialect_for_url(self.url)
+
+    @description.default
+    def _description_default(self) -> str:
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+    async def connect(self, nursery: trio.Nursery) -> Upstream:
+        ssl_context = ssl.create_default_context() if self.url.startswith("wss:") else None
+        try:
+            with trio.fail_after(self.connect_timeout):
+                ws = await trio_websocket.connect_websocket_url(
+                    nursery,
+                    self.url,
+                    ssl_context,
+                    extra_headers=self.headers,
+                    max_message_size=MAX_UPSTREAM_MESSAGE,
+                )
+        except trio.TooSlowError:
+            raise UpstreamUnavailable(
+                f"no answer from {self.description} within {self.connect_timeout:g} s"
+            ) from None
+        except trio_websocket.ConnectionRejected as exc:
+            raise UpstreamUnavailable(
+                f"{self.description} refused the connection (HTTP {exc.status_code})"
+            ) from None
+        except (OSError, trio_websocket.HandshakeError) as exc:
+            raise UpstreamUnavailable(f"cannot connect to {self.description}: {exc}") from None
+        return WebSocketUpstream(ws)
+
+
+@attrs.define(eq=False)
+class InProcessUpstream:
+    """The simulator's session task, joined to the call by two bounded memory channels.
+
+    Backpressure: both channels hold `SIMULATOR_QUEUE` frames; a full channel makes the sender
+    wait, exactly as a slow socket would.
+    """
+
+    _to_simulator: trio.MemorySendChannel[str]
+    _from_simulator: trio.MemoryReceiveChannel[str]
+    _close_code: list[int]
+
+    async def send(self, text: str) -> None:
+        try:
+            await self._to_simulator.send(text)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise UpstreamClosed(self._code()) from None
+
+    async def receive(self) -> str:
+        try:
+            return await self._from_simulator.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise UpstreamClosed(self._code()) from None
+
+    async def aclose(self, code: int = 1000) -> None:
+        await self._to_simulator.aclose()
+        await self._from_simulator.aclose()
+
+    def _code(self) -> int:
+        return self._close_code[0] if self._close_code else 1000
+
+
+@attrs.define(eq=False)
+class SimulatorConnector:
+    """Runs the built-in simulator in-process for each call."""
+
+    options: SimulatorOptions = attrs.field(factory=SimulatorOptions)
+    description: str = "built-in simulator"
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.options.dialect
+
+    async def connect(self, nursery: trio.Nursery) -> Upstream:
+        if self.options.refuse:
+            raise UpstreamUnavailable("the simulator refused the connection (fault switch)")
+        to_sim_send, to_sim_receive = trio.open_memory_channel[str](SIMULATOR_QUEUE)
+        from_sim_send, from_sim_receive = trio.open_memory_channel[str](SIMULATOR_QUEUE)
+        close_code: list[int] = []
+
+        async def simulate() -> None:
+            async with to_sim_receive, from_sim_send:
+                try:
+                    await run_session(to_sim_receive.receive, from_sim_send.send, self.options)
+                except SimulatedClose as exc:
+                    close_code.append(exc.code)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass  # the call went away while the simulator was talking
+
+        nursery.start_soon(simulate)
+        return InProcessUpstream(to_sim_send, from_sim_receive, close_code)

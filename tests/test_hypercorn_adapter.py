@@ -1,0 +1,78 @@
+"""The hypercorn adaptation: pinned, and doing what it claims over real sockets.
+
+If hypercorn changes the code `app.hypercorn_adapter` builds on, the fingerprint test fails and
+names the method: re-read it, port the adaptation, then update the fingerprint.  (The close-code
+part is exercised end to end by tests/test_lifecycle.py: 1000, 1001 and no close frame.)
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import inspect
+import os
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+import trio
+from hypercorn.protocol.ws_stream import Handshake, WSStream
+
+from app.hypercorn_adapter import ADAPTED_HYPERCORN_VERSION
+from tests.harness import IO_TIMEOUT, relay_settings, running_relay
+
+FINGERPRINTS = {
+    (WSStream, "handle"): "743209f49012b8c7b57b89be980c662a254edf3bbf7de8f95a8f9943e92f6e7c",
+    (WSStream, "_handle_events"): (
+        "b90f3f595ff9fd4722f15769e9c40d113838a1deb6f3ecc0f63dc8ffc1d7f8e8"
+    ),
+    (WSStream, "_accept"): "144623ad2e13fc566be426323f5f072de97ffccb58c6a4fc1f344626c9f93be9",
+    (Handshake, "accept"): "e163533bf79197932595723bec015f1665ff05081a3dec1c70fd6a3538bd2b1c",
+}
+
+
+def test_hypercorn_is_the_adapted_version() -> None:
+    assert version("hypercorn") == ADAPTED_HYPERCORN_VERSION
+
+
+@pytest.mark.parametrize(("cls", "name"), list(FINGERPRINTS))
+def test_adapted_hypercorn_code_is_unchanged(cls: type, name: str) -> None:
+    source = inspect.getsource(getattr(cls, name))
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    assert digest == FINGERPRINTS[(cls, name)], (
+        f"hypercorn's {cls.__name__}.{name} changed: review app/hypercorn_adapter.py"
+    )
+
+
+async def handshake_headers(port: int) -> dict[str, str]:
+    """Open a websocket by hand, offering permessage-deflate as every browser does."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        "GET /api/realtime?customer_id=c HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+    )
+    with trio.fail_after(IO_TIMEOUT):
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            await stream.send_all(request.encode())
+            received = b""
+            while b"\r\n\r\n" not in received:
+                chunk = await stream.receive_some(4096)
+                assert chunk, "connection closed during the handshake"
+                received += chunk
+    head = received.split(b"\r\n\r\n", 1)[0].decode()
+    status, *lines = head.split("\r\n")
+    assert " 101 " in status, status
+    return {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
+
+
+@pytest.mark.parametrize("compression", [False, True])
+async def test_permessage_deflate_follows_the_setting(tmp_path: Path, compression: bool) -> None:
+    async with running_relay(relay_settings(tmp_path, ws_compression=compression)) as relay:
+        headers = await handshake_headers(relay.port)
+        await relay.wait_calls_ended()
+    negotiated = headers.get("sec-websocket-extensions", "")
+    assert ("permessage-deflate" in negotiated) is compression

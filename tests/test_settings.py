@@ -1,0 +1,89 @@
+"""Settings: defaults, parsing, and a clear message naming the variable for every bad value."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.settings import Settings, SettingsError
+
+
+def test_defaults_are_the_embedded_setup() -> None:
+    settings = Settings.from_env({})
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.uses_simulator
+    assert settings.store_kind == "sqlite"
+    assert settings.data_dir == Path("data")
+    assert settings.cosmos_database == "GenAI"
+    assert settings.cosmos_container == "AI_Conversations"
+    assert settings.max_frame_bytes == 1_048_576
+    assert settings.max_calls == 500
+    assert settings.ws_compression is False
+    assert (settings.call_idle_timeout, settings.save_timeout) == (30.0, 10.0)
+
+
+def test_values_are_parsed() -> None:
+    settings = Settings.from_env(
+        {
+            "PORT": "9000",
+            "REALTIME_UPSTREAM_URL": "wss://api.openai.com/v1/realtime?model=gpt-realtime",
+            "OPENAI_API_KEY": "sk-secret",
+            "ALLOWED_ORIGINS": "https://a.example, https://b.example/",
+            "WS_COMPRESSION": "true",
+            "SAVE_TIMEOUT": "2.5",
+            "LOG_LEVEL": "debug",
+            "COSMOSDB_ENDPOINT": "https://acct.documents.azure.com:443/",
+        }
+    )
+    assert settings.port == 9000
+    assert not settings.uses_simulator
+    assert settings.allowed_origins == ("https://a.example", "https://b.example")
+    assert settings.ws_compression is True
+    assert settings.save_timeout == 2.5
+    assert settings.log_level == "DEBUG"
+    assert settings.store_kind == "cosmos"
+    assert "sk-secret" not in repr(settings)
+    assert "sk-secret" not in settings.describe_upstream()
+
+
+def test_simulator_literal_selects_the_simulator() -> None:
+    assert Settings.from_env({"REALTIME_UPSTREAM_URL": "simulator"}).uses_simulator
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"PORT": "eighty"}, "PORT must be a whole number"),
+        ({"PORT": "70000"}, "PORT must be at most 65535"),
+        ({"SAVE_TIMEOUT": "-1"}, "SAVE_TIMEOUT must be at least"),
+        ({"CALL_IDLE_TIMEOUT": "nan"}, "CALL_IDLE_TIMEOUT must be a finite number"),
+        ({"MAX_CALLS": "0"}, "MAX_CALLS must be at least 1"),
+        ({"MAX_FRAME_BYTES": "1.5"}, "MAX_FRAME_BYTES must be a whole number"),
+        ({"WS_COMPRESSION": "maybe"}, "WS_COMPRESSION must be true or false"),
+        ({"COSMOSDB_VERIFY_TLS": "2"}, "COSMOSDB_VERIFY_TLS must be true or false"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be one of"),
+        ({"ALLOWED_ORIGINS": "example.com"}, "ALLOWED_ORIGINS must be a comma-separated"),
+        ({"REALTIME_UPSTREAM_URL": "http://x/v1/realtime"}, "REALTIME_UPSTREAM_URL must be"),
+        ({"AZURE_OPENAI_ENDPOINT": "ftp://x"}, "AZURE_OPENAI_ENDPOINT must be an https"),
+        ({"AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com/"}, "AZURE_OPENAI_DEPLOYMENT"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:
+    with pytest.raises(SettingsError, match=names):
+        Settings.from_env(env)
+
+
+def test_a_bad_value_stops_start_up_with_the_message(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app"],
+        env={"PATH": "/usr/bin:/bin", "PORT": "eighty", "DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "configuration error: PORT must be a whole number, got 'eighty'" in result.stderr
