@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from datetime import datetime
 from functools import wraps
 from pathlib import Path
@@ -161,8 +162,10 @@ def create_web(relay: Relay) -> QuartTrio:
         documents = store().export(since=since, until=until)
 
         async def lines() -> AsyncIterator[bytes]:
-            async for doc in documents:
-                yield (json.dumps(doc) + "\n").encode()
+            # aclosing: a client that goes away mid-download closes the store's page cursor.
+            async with aclosing(documents):
+                async for doc in documents:
+                    yield (json.dumps(doc) + "\n").encode()
 
         return Response(lines(), content_type="application/x-ndjson")
 

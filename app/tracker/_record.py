@@ -1,0 +1,35 @@
+"""The values the tracker hands out: immutable snapshots of a conversation."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+Sender = Literal["user", "assistant"]
+
+
+@attrs.frozen
+class Message:
+    """One message as the conversation document stores it."""
+
+    sender: Sender
+    message: str
+    interrupted: bool
+
+
+@attrs.frozen
+class ConversationRecord:
+    """A snapshot of a call's conversation: everything the document builder needs.
+
+    It is a value (frozen, tuples only), so the relay can hand it to a checkpoint or a save
+    while the tracker keeps changing.
+    """
+
+    messages: tuple[Message, ...]
+    interruptions: int
+    #: function-call names in order of first use, unique; hand-offs are not tools.
+    tools_called: tuple[str, ...]
+    #: the initial agent first, then each hand-off target in order, unique.
+    agents_used: tuple[str, ...]
+    initial_agent: str
