@@ -113,6 +113,7 @@ class Call:
     _connected: Upstream | None = attrs.field(init=False, default=None)  # set once connected
     _pending: deque[str | bytes] = attrs.field(init=False, factory=deque)
     _upstream_ready: trio.Event = attrs.field(init=False, factory=trio.Event)
+    _checkpoints_stopped: trio.Event = attrs.field(init=False, factory=trio.Event)
 
     def __attrs_post_init__(self) -> None:
         self.tracker = ConversationTracker(dialect=self.connector.dialect)
@@ -201,6 +202,9 @@ class Call:
             with trio.move_on_after(self.limits.save_timeout + SPOOL_MARGIN):
                 self.outcome = await self.recorder.save(document)
         with trio.move_on_after(SPOOL_MARGIN):
+            # A checkpoint write already in a worker thread finishes even when cancelled; wait
+            # for it, or it could land after the discard and be "recovered" at the next start.
+            await self._checkpoints_stopped.wait()
             await self.recorder.discard_checkpoint(self.session_id)
 
     def document(self, reason: DisconnectReason) -> dict[str, Any] | None:
@@ -385,12 +389,15 @@ class Call:
     async def _checkpoint_task(self) -> None:
         """Checkpoint the partial record so a crash loses at most one interval of the call."""
         written = -1
-        while True:
-            await trio.sleep(self.limits.checkpoint_interval)
-            revision = self.tracker.revision
-            if revision == written:
-                continue
-            document = self.document(DisconnectReason.SERVER_CRASH)
-            if document is not None:
-                await self.recorder.checkpoint(self.session_id, document)
-                written = revision
+        try:
+            while True:
+                await trio.sleep(self.limits.checkpoint_interval)
+                revision = self.tracker.revision
+                if revision == written:
+                    continue
+                document = self.document(DisconnectReason.SERVER_CRASH)
+                if document is not None:
+                    await self.recorder.checkpoint(self.session_id, document)
+                    written = revision
+        finally:
+            self._checkpoints_stopped.set()

@@ -1,0 +1,270 @@
+"""Saving conversation documents so that none is lost: the store first, the local spool if not.
+
+The call's logging task hands its final document to :meth:`DurableRecorder.save`, which tries the
+store for at most ``save_timeout`` seconds and otherwise writes the document to the spool's
+``pending/`` directory.  :meth:`DurableRecorder.run_flusher`, in the app's lifespan nursery,
+retries pending documents with exponential backoff until the store takes them.  Live calls are
+checkpointed to the spool's ``live/`` directory; after a crash, :meth:`DurableRecorder.recover`
+turns the checkpoints into pending documents that may only be inserted, never overwrite.
+
+Why no document is ever written twice: every save is an upsert of a deterministic id
+(``ai_conv_{session}_{start}``), so a retry after a save that did land -- abandoned thread,
+lost reply, crash between the save and deleting the spool file -- rewrites the same document.
+
+Why a checkpoint never replaces a complete document: a call saves its final document *before*
+deleting its checkpoint, so a crash in between leaves both.  The recovered checkpoint is then
+spooled with ``overwrite=False``: it is skipped when the final document is already pending, and
+the store inserts it only when it holds nothing under that id.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import trio
+
+from app.store.base import ConversationStore, InvalidDocumentError, StoreError
+from app.store.spool import Spool
+
+__all__ = ["BACKOFF_INITIAL", "BACKOFF_JITTER", "BACKOFF_MAX", "DurableRecorder"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds before the flusher retries after its first failure; doubled after each failure.
+BACKOFF_INITIAL = 1.0
+#: Longest wait between retries, in seconds.
+BACKOFF_MAX = 60.0
+#: Each wait is shortened by up to this fraction, so that processes sharing a store that
+#: failed together do not retry in lockstep.
+BACKOFF_JITTER = 0.1
+
+
+@attrs.define(eq=False)
+class DurableRecorder:
+    """Saves documents to ``store``, falling back to ``spool``; retries the spool in the background.
+
+    The counters are plain numbers for ``/metrics`` and the dashboard.  ``skipped_empty`` is
+    incremented by the relay (a call with no messages writes no document) and by
+    :meth:`recover` for empty checkpoints.
+    """
+
+    store: ConversationStore
+    spool: Spool
+    save_timeout: float
+
+    saved: int = attrs.field(default=0, init=False)
+    spooled: int = attrs.field(default=0, init=False)
+    flushed: int = attrs.field(default=0, init=False)
+    flush_failures: int = attrs.field(default=0, init=False)
+    recovered: int = attrs.field(default=0, init=False)
+    skipped_empty: int = attrs.field(default=0, init=False)
+    #: How long the last successful save by :meth:`save` took, in seconds.
+    last_save_seconds: float = attrs.field(default=0.0, init=False)
+
+    _wake: trio.Event = attrs.field(factory=trio.Event, init=False, repr=False)
+    _pending: int = attrs.field(default=0, init=False, repr=False)
+
+    async def save(self, doc: Mapping[str, Any]) -> Literal["stored", "spooled"]:
+        """Save a call's final document: ``"stored"``, or ``"spooled"`` for the flusher to retry.
+
+        The store gets ``save_timeout`` seconds.  The caller shields this call, with a deadline
+        somewhat longer than ``save_timeout`` so that the spool write fits in it; should the
+        caller be cancelled anyway, the document is still spooled before ``Cancelled``
+        propagates.
+
+        Error handling: :class:`StoreError` and timeouts are answered by spooling.  Raises
+        :class:`OSError` only if the spool cannot be written either (the document is then lost
+        and logged as such), and :class:`InvalidDocumentError` for a document no store accepts.
+        """
+        session = _session_of(doc)
+        started = trio.current_time()
+        try:
+            error = await self._try_store(doc, overwrite=True)
+        except trio.Cancelled:
+            await self._spool(doc, session, "cancelled before the store answered")
+            raise
+        if error is not None:
+            await self._spool(doc, session, error)
+            return "spooled"
+        self.saved += 1
+        self.last_save_seconds = trio.current_time() - started
+        log.info("Conversation logged for session %s (%d messages)", session, _message_count(doc))
+        return "stored"
+
+    async def checkpoint(self, session_id: str, doc: Mapping[str, Any]) -> None:
+        """Replace the checkpoint of live call ``session_id`` with its partial document ``doc``.
+
+        Best effort: a disk error is logged, not raised -- a call is not ended because its
+        crash insurance could not be renewed.
+        """
+        try:
+            await trio.to_thread.run_sync(self.spool.write_checkpoint, session_id, doc)
+        except OSError as exc:
+            log.warning("Could not checkpoint session %s: %s", session_id, exc)
+
+    async def discard_checkpoint(self, session_id: str) -> None:
+        """Delete the checkpoint of call ``session_id``, after its final document was saved.
+
+        Shielded: it runs in the cleanup of a call that is being cancelled, and an unshielded
+        thread in a cancelled scope would never start.  Deleting a file is quick.  A disk error
+        is logged: the checkpoint left behind is harmless (recovery only inserts if absent).
+        """
+        with trio.CancelScope(shield=True):
+            try:
+                await trio.to_thread.run_sync(self.spool.remove_checkpoint, session_id)
+            except OSError as exc:
+                log.warning("Could not delete the checkpoint of session %s: %s", session_id, exc)
+
+    async def recover(self) -> int:
+        """At start-up: turn checkpoints left by a crash into pending documents; return how many.
+
+        Each becomes a pending entry with ``overwrite=False``, unless an entry with the same key
+        is already pending (the final document made it to the spool), in which case the
+        checkpoint is just deleted.  Call it before the first call is accepted.
+        """
+        recovered, empty, pending = await trio.to_thread.run_sync(self._recover_in_thread)
+        self.recovered += recovered
+        self.skipped_empty += empty
+        self._pending = pending
+        if recovered:
+            log.warning(
+                "server restart: sessions lost - recovered %d checkpointed conversation(s)",
+                recovered,
+            )
+            self._wake.set()
+        return recovered
+
+    async def run_flusher(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Retry pending documents until cancelled (it belongs in the app's lifespan nursery).
+
+        After a failed pass it waits ``BACKOFF_INITIAL`` seconds, doubling up to
+        ``BACKOFF_MAX`` (less a little jitter), or until :meth:`save` spools a new document --
+        whichever comes first.  Once the spool is empty it sleeps until something is spooled.
+        """
+        task_status.started()
+        delay = BACKOFF_INITIAL
+        while True:
+            # A fresh event *before* the pass: a document spooled during it wakes the next wait.
+            self._wake = trio.Event()
+            try:
+                emptied = await self.flush()
+            except OSError as exc:
+                # The spool directory itself failed: keep trying, do not take the app down.
+                self.flush_failures += 1
+                log.error("Could not read the spool %s: %s", self.spool.root, exc)
+                emptied = False
+            if emptied:
+                delay = BACKOFF_INITIAL
+                await self._wake.wait()
+                continue
+            with trio.move_on_after(delay * (1 - BACKOFF_JITTER * random.random())):
+                await self._wake.wait()
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    async def flush(self) -> bool:
+        """One pass over the pending documents, oldest first; ``True`` if none is left.
+
+        Stops at the first failure: when the store is down the rest would fail as well.  Each
+        save gets ``save_timeout`` seconds.  A document the store rejects as invalid is moved to
+        the spool's ``corrupt/`` directory.  Raises :class:`OSError` when the spool fails.
+        """
+        paths = await trio.to_thread.run_sync(self.spool.pending)
+        self._pending = len(paths)
+        for path in paths:
+            if not await self._flush_one(path):
+                return False
+            self._pending -= 1
+        return True
+
+    async def _flush_one(self, path: Path) -> bool:
+        """Save one pending entry and delete its file; ``False`` when the store failed."""
+        entry = await trio.to_thread.run_sync(self.spool.read, path)
+        if entry is None:  # taken by someone else, or corrupt and quarantined
+            return True
+        session = _session_of(entry.doc)
+        try:
+            error = await self._try_store(entry.doc, overwrite=entry.overwrite)
+        except InvalidDocumentError as exc:
+            await trio.to_thread.run_sync(self.spool.quarantine, path, str(exc))
+            return True
+        if error is not None:
+            self.flush_failures += 1
+            log.warning("Spooled conversation of session %s not saved yet: %s", session, error)
+            return False
+        await trio.to_thread.run_sync(self.spool.remove, path)
+        self.flushed += 1
+        log.info(
+            "Conversation logged for session %s (%d messages) from the spool",
+            session,
+            _message_count(entry.doc),
+        )
+        return True
+
+    def pending_count(self) -> int:
+        """Documents waiting in the spool, as of the last save, flush pass or recovery."""
+        return self._pending
+
+    async def _try_store(self, doc: Mapping[str, Any], *, overwrite: bool) -> str | None:
+        """Save ``doc`` within ``save_timeout``: ``None`` when stored, else why it was not."""
+        with trio.move_on_after(self.save_timeout):
+            try:
+                await self.store.save(doc, overwrite=overwrite)
+            except StoreError as exc:
+                return str(exc) or type(exc).__name__
+            return None
+        return f"{self.store.name} store did not answer within {self.save_timeout:g} s"
+
+    async def _spool(self, doc: Mapping[str, Any], session: str, error: str) -> None:
+        log.error("Failed to log conversation for session %s: %s", session, error)
+        # Shielded: this is the document's last chance, and it may run after the caller's
+        # deadline.  A local file write is short; the thread could not be interrupted anyway.
+        with trio.CancelScope(shield=True):
+            try:
+                self._pending = await trio.to_thread.run_sync(self._spool_in_thread, doc)
+            except OSError as exc:
+                log.error(
+                    "Conversation for session %s could not be spooled either, it is lost: %s",
+                    session,
+                    exc,
+                )
+                raise
+        self.spooled += 1
+        log.warning(
+            "Conversation for session %s spooled to %s; saving it will be retried",
+            session,
+            self.spool.pending_dir,
+        )
+        self._wake.set()
+
+    def _spool_in_thread(self, doc: Mapping[str, Any]) -> int:
+        self.spool.write_pending(doc, overwrite=True)
+        return len(self.spool.pending())
+
+    def _recover_in_thread(self) -> tuple[int, int, int]:
+        self.spool.discard_partial_writes()
+        recovered = empty = 0
+        for path in self.spool.checkpoints():
+            entry = self.spool.read(path)  # None: corrupt, and already quarantined
+            if entry is not None:
+                if not entry.doc.get("messages"):
+                    empty += 1  # a call with no messages writes no document
+                elif self.spool.write_pending(entry.doc, overwrite=False):
+                    recovered += 1
+                self.spool.remove(path)
+        return recovered, empty, len(self.spool.pending())
+
+
+def _session_of(doc: Mapping[str, Any]) -> str:
+    return str(doc.get("conversation_id") or doc.get("id") or "?")
+
+
+def _message_count(doc: Mapping[str, Any]) -> int:
+    messages = doc.get("messages")
+    return len(messages) if isinstance(messages, list) else 0
