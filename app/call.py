@@ -111,7 +111,7 @@ class Call:
     _scope: trio.CancelScope = attrs.field(init=False, factory=trio.CancelScope)
     _upstream: Upstream | None = attrs.field(init=False, default=None)  # set once flushed
     _connected: Upstream | None = attrs.field(init=False, default=None)  # set once connected
-    _pending: deque[str | bytes] = attrs.field(init=False, factory=deque)
+    _pending: deque[str] = attrs.field(init=False, factory=deque)
     _upstream_ready: trio.Event = attrs.field(init=False, factory=trio.Event)
     _checkpoints_stopped: trio.Event = attrs.field(init=False, factory=trio.Event)
 
@@ -398,6 +398,11 @@ class Call:
                 document = self.document(DisconnectReason.SERVER_CRASH)
                 if document is not None:
                     await self.recorder.checkpoint(self.session_id, document)
+                    log.debug(
+                        "Checkpointed session %s (%d messages)",
+                        self.session_id,
+                        len(document["messages"]),
+                    )
                     written = revision
         finally:
             self._checkpoints_stopped.set()

@@ -37,7 +37,7 @@ NO_CLOSE_FRAME = 1006
 MESSAGE_TOO_BIG = 1009
 
 
-class RelayWSStream(WSStream):  # type: ignore[misc]
+class RelayWSStream(WSStream):
     """hypercorn's `WSStream` that reports the peer's real close code and can refuse deflate."""
 
     _peer_close_code: int | None = None
@@ -66,6 +66,8 @@ class RelayWSStream(WSStream):  # type: ignore[misc]
     async def _handle_events(self) -> None:
         # hypercorn 0.18's loop, plus: remember the peer's close code; report an oversized
         # message to the app as close code 1009.
+        app_put = self.app_put
+        assert app_put is not None  # frames only arrive after the app was spawned
         for event in self.connection.events():
             if isinstance(event, Message):
                 try:
@@ -77,7 +79,7 @@ class RelayWSStream(WSStream):  # type: ignore[misc]
                     )
                     break
                 if event.message_finished:
-                    await self.app_put(self.buffer.to_message())
+                    await app_put(self.buffer.to_message())
                     self.buffer.clear()
             elif isinstance(event, Ping):
                 await self._send_wsproto_event(event.response())
@@ -97,5 +99,5 @@ def _reported_code(code: int) -> int:
 
 def install() -> None:
     """Make hypercorn build `RelayWSStream` for every websocket.  Idempotent."""
-    hypercorn.protocol.h11.WSStream = RelayWSStream
-    hypercorn.protocol.h2.WSStream = RelayWSStream
+    setattr(hypercorn.protocol.h11, "WSStream", RelayWSStream)  # noqa: B010
+    setattr(hypercorn.protocol.h2, "WSStream", RelayWSStream)  # noqa: B010

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from typing import Any, cast
 
 import trio
 from hypercorn.config import Config
@@ -77,7 +78,10 @@ async def serve_until(
         await app.relay.stop()
 
     await hypercorn_serve(
-        app, hypercorn_config(settings), shutdown_trigger=shutdown_trigger, task_status=task_status
+        cast(Any, app),  # an ASGI 3 app; hypercorn's Framework union does not list callables
+        hypercorn_config(settings),
+        shutdown_trigger=shutdown_trigger,
+        task_status=task_status,
     )
 
 

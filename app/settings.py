@@ -100,6 +100,11 @@ class Settings:
             ws_compression=reader.flag("WS_COMPRESSION", False),
         )
         settings._check_upstream()
+        if settings.call_token_secret is not None and len(settings.call_token_secret) < 32:
+            raise SettingsError(
+                "CALL_TOKEN_SECRET must be at least 32 characters (an HS256 key shorter than "
+                "the hash is guessable)"
+            )
         return settings
 
     def _check_upstream(self) -> None:

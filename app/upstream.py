@@ -65,8 +65,11 @@ class Upstream(Protocol):
 class UpstreamConnector(Protocol):
     """Opens upstream connections for calls; ``description`` never contains a secret."""
 
-    description: str
-    dialect: Dialect
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def dialect(self) -> Dialect: ...
 
     async def connect(self, nursery: trio.Nursery) -> Upstream: ...
 

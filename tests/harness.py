@@ -8,7 +8,9 @@ TCP connection without a close frame, or simply stop sending, as a broken browse
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,7 +23,9 @@ import trio_websocket
 from app.application import RelayApp, create_app
 from app.server import serve_until
 from app.settings import Settings
+from app.simulator import SimulatorOptions
 from app.store.base import ConversationStore
+from app.upstream import SimulatorConnector
 
 IO_TIMEOUT = 10.0
 
@@ -67,8 +71,17 @@ class RunningRelay:
 
 
 @asynccontextmanager
-async def running_relay(settings: Settings) -> AsyncIterator[RunningRelay]:
+async def running_relay(
+    settings: Settings, *, simulator: SimulatorOptions | None = None
+) -> AsyncIterator[RunningRelay]:
+    """Serve a relay; ``simulator`` overrides the in-process simulator's options.
+
+    By default the simulator streams replies 50x faster than real time, so a turn takes
+    milliseconds; tests about playback timing ask for real-time pacing explicitly.
+    """
     app = create_app(settings)
+    if settings.uses_simulator:
+        app.relay.connector = SimulatorConnector(simulator or SimulatorOptions(speed=50.0))
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
         with trio.fail_after(IO_TIMEOUT):
@@ -156,3 +169,50 @@ async def connect(relay: RunningRelay, **query: str) -> AsyncIterator[Client]:
                 await ws.aclose()
             await stream.aclose()
             nursery.cancel_scope.cancel()
+
+
+@attrs.frozen
+class UpgradeAnswer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+async def http_upgrade(port: int, resource: str, **headers: str) -> UpgradeAnswer:
+    """Send a websocket handshake by hand and read the answer's head (and body, if refused).
+
+    For what trio-websocket's client does not show: the negotiated extensions, and the status
+    and reason of a refused handshake.
+    """
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        f"GET {resource} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+        *(f"{name.replace('_', '-')}: {value}" for name, value in headers.items()),
+    ]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    with trio.fail_after(IO_TIMEOUT):
+        async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+            await stream.send_all(request)
+            received = b""
+            while b"\r\n\r\n" not in received:
+                chunk = await stream.receive_some(4096)
+                assert chunk, "connection closed during the handshake"
+                received += chunk
+            head, _, body = received.partition(b"\r\n\r\n")
+            status_line, *header_lines = head.decode().split("\r\n")
+            answer_headers = {
+                k.strip().lower(): v.strip()
+                for k, v in (line.split(":", 1) for line in header_lines)
+            }
+            length = int(answer_headers.get("content-length", "0"))
+            while len(body) < length:
+                chunk = await stream.receive_some(4096)
+                if not chunk:
+                    break
+                body += chunk
+    return UpgradeAnswer(int(status_line.split()[1]), answer_headers, body)

@@ -7,19 +7,16 @@ part is exercised end to end by tests/test_lifecycle.py: 1000, 1001 and no close
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import inspect
-import os
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-import trio
 from hypercorn.protocol.ws_stream import Handshake, WSStream
 
 from app.hypercorn_adapter import ADAPTED_HYPERCORN_VERSION
-from tests.harness import IO_TIMEOUT, relay_settings, running_relay
+from tests.harness import http_upgrade, relay_settings, running_relay
 
 FINGERPRINTS = {
     (WSStream, "handle"): "743209f49012b8c7b57b89be980c662a254edf3bbf7de8f95a8f9943e92f6e7c",
@@ -44,35 +41,15 @@ def test_adapted_hypercorn_code_is_unchanged(cls: type, name: str) -> None:
     )
 
 
-async def handshake_headers(port: int) -> dict[str, str]:
-    """Open a websocket by hand, offering permessage-deflate as every browser does."""
-    key = base64.b64encode(os.urandom(16)).decode()
-    request = (
-        "GET /api/realtime?customer_id=c HTTP/1.1\r\n"
-        f"Host: 127.0.0.1:{port}\r\n"
-        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
-    )
-    with trio.fail_after(IO_TIMEOUT):
-        stream = await trio.open_tcp_stream("127.0.0.1", port)
-        async with stream:
-            await stream.send_all(request.encode())
-            received = b""
-            while b"\r\n\r\n" not in received:
-                chunk = await stream.receive_some(4096)
-                assert chunk, "connection closed during the handshake"
-                received += chunk
-    head = received.split(b"\r\n\r\n", 1)[0].decode()
-    status, *lines = head.split("\r\n")
-    assert " 101 " in status, status
-    return {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
-
-
 @pytest.mark.parametrize("compression", [False, True])
 async def test_permessage_deflate_follows_the_setting(tmp_path: Path, compression: bool) -> None:
     async with running_relay(relay_settings(tmp_path, ws_compression=compression)) as relay:
-        headers = await handshake_headers(relay.port)
+        answer = await http_upgrade(
+            relay.port,
+            "/api/realtime",
+            Sec_WebSocket_Extensions="permessage-deflate; client_max_window_bits",
+        )
+        assert answer.status == 101
         await relay.wait_calls_ended()
-    negotiated = headers.get("sec-websocket-extensions", "")
+    negotiated = answer.headers.get("sec-websocket-extensions", "")
     assert ("permessage-deflate" in negotiated) is compression

@@ -99,7 +99,7 @@ async def test_oversized_frame_is_protocol_error_1009(tmp_path: Path) -> None:
         async with connect(relay) as client:
             await one_turn(client)
             await client.send({"type": "conversation.item.create", "padding": "x" * 5000})
-            error = await client.receive()
+            error = (await client.receive_until("error"))[-1]
             assert error["type"] == "error"
             assert error["error"]["code"] == "frame_too_large"
             reason = await client.wait_closed()
@@ -111,15 +111,15 @@ async def test_oversized_frame_is_protocol_error_1009(tmp_path: Path) -> None:
 async def test_malformed_frames_get_errors_and_the_call_goes_on(tmp_path: Path) -> None:
     async with running_relay(relay_settings(tmp_path)) as relay:
         async with connect(relay) as client:
-            await client.ws.send_message("{not json")
-            error = await client.receive()
-            assert error["error"]["code"] == "invalid_json"
-            await client.ws.send_message(b"\x00\x01binary")
-            error = await client.receive()
-            assert error["error"]["code"] == "binary_not_supported"
-            await client.ws.send_message('["an", "array"]')
-            error = await client.receive()
-            assert error["error"]["code"] == "invalid_event"
+            for frame, code in [
+                ("{not json", "invalid_json"),
+                (b"\x00\x01binary", "binary_not_supported"),
+                ('["an", "array"]', "invalid_event"),
+                ('{"type": 7}', "invalid_event"),
+            ]:
+                await client.ws.send_message(frame)
+                error = (await client.receive_until("error"))[-1]
+                assert error["error"]["code"] == code
             await one_turn(client)
             await client.hang_up()
         await relay.wait_calls_ended()

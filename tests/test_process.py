@@ -1,4 +1,8 @@
-"""``python -m app`` as a real process: SIGTERM drains and saves, SIGKILL is recovered on restart."""
+"""``python -m app`` as a real process: SIGTERM drains and saves; SIGKILL is recovered on restart.
+
+The tests learn what the process did from its log lines (read as they are written), so they
+wait on events rather than polling files or sleeping.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +32,26 @@ class RelayProcess:
     process: trio.Process
     port: int
     output: list[str]
+    _stdout: trio.abc.ReceiveStream
+    _buffer: bytes = b""
+
+    async def next_line(self) -> str:
+        while b"\n" not in self._buffer:
+            chunk = await self._stdout.receive_some(4096)
+            if not chunk:
+                raise AssertionError("the relay exited:\n" + "\n".join(self.output))
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        text = line.decode(errors="replace")
+        self.output.append(text)
+        return text
+
+    async def wait_for_line(self, fragment: str) -> str:
+        """Read the process's output until a line contains ``fragment``."""
+        with trio.fail_after(START_TIMEOUT):
+            while fragment not in (line := await self.next_line()):
+                pass
+        return line
 
 
 @asynccontextmanager
@@ -49,33 +73,17 @@ async def relay_process(data_dir: Path, **env: str) -> AsyncIterator[RelayProces
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    output: list[str] = []
     try:
         assert process.stdout is not None
-        with trio.fail_after(START_TIMEOUT):
-            port = await _read_port(process.stdout, output)
-        yield RelayProcess(process, port, output)
+        relay = RelayProcess(process, 0, [], process.stdout)
+        listening = await relay.wait_for_line("relay listening on http://")
+        relay.port = int(listening.rsplit(":", 1)[1])
+        yield relay
     finally:
         if process.returncode is None:
             process.kill()
         with trio.move_on_after(IO_TIMEOUT):
             await process.wait()
-
-
-async def _read_port(stdout: trio.abc.ReceiveStream, output: list[str]) -> int:
-    buffer = b""
-    while True:
-        chunk = await stdout.receive_some(4096)
-        if not chunk:
-            raise AssertionError("the relay exited before listening:\n" + buffer.decode())
-        buffer += chunk
-        *lines, rest = buffer.split(b"\n")
-        buffer = rest
-        for line in lines:
-            text = line.decode(errors="replace")
-            output.append(text)
-            if text.startswith("relay listening on http://"):
-                return int(text.rsplit(":", 1)[1])
 
 
 @asynccontextmanager
@@ -143,23 +151,20 @@ async def test_sigterm_saves_live_calls_as_server_shutdown(tmp_path: Path, to_gr
 
 async def test_sigkill_then_restart_recovers_a_server_crash_document(tmp_path: Path) -> None:
     live = tmp_path / "spool" / "live"
-    async with relay_process(tmp_path, CHECKPOINT_INTERVAL="0.2") as relay:
-        async with call(relay.port, "carol") as client:
-            await client.say("Please remember this.")
-            # Wait (bounded) for the checkpoint task to write the partial record.
-            with trio.fail_after(IO_TIMEOUT):
-                while not (live.exists() and any(live.iterdir())):
-                    await trio.sleep(0.05)
-            relay.process.kill()
-            assert await wait_exit(relay.process) == -signal.SIGKILL
+    crashing = relay_process(tmp_path, CHECKPOINT_INTERVAL="0.2", LOG_LEVEL="DEBUG")
+    async with crashing as relay, call(relay.port, "carol") as client:
+        await client.say("Please remember this.")
+        await relay.wait_for_line("Checkpointed session")
+        relay.process.kill()
+        assert await wait_exit(relay.process) == -signal.SIGKILL
     assert await stored_documents(tmp_path) == []
+    assert any(live.iterdir())
 
     async with relay_process(tmp_path) as relay:
-        with trio.fail_after(IO_TIMEOUT):
-            while not (documents := await stored_documents(tmp_path)):
-                await trio.sleep(0.05)
+        await relay.wait_for_line("from the spool")
         relay.process.send_signal(signal.SIGTERM)
         assert await wait_exit(relay.process) == 0
+    documents = await stored_documents(tmp_path)
     assert len(documents) == 1
     doc = documents[0]
     assert doc["disconnect_reason"] == "server_crash"

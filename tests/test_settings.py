@@ -69,6 +69,7 @@ def test_simulator_literal_selects_the_simulator() -> None:
         ({"REALTIME_UPSTREAM_URL": "http://x/v1/realtime"}, "REALTIME_UPSTREAM_URL must be"),
         ({"AZURE_OPENAI_ENDPOINT": "ftp://x"}, "AZURE_OPENAI_ENDPOINT must be an https"),
         ({"AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com/"}, "AZURE_OPENAI_DEPLOYMENT"),
+        ({"CALL_TOKEN_SECRET": "short"}, "CALL_TOKEN_SECRET must be at least 32"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:
