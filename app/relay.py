@@ -9,6 +9,7 @@ app creates no clients.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import attrs
 import trio
@@ -40,11 +41,15 @@ async def open_store(settings: Settings) -> ConversationStore:
     return await SQLiteStore.open(settings.data_dir / "conversations.sqlite3")
 
 
+StoreFactory = Callable[[Settings], Awaitable[ConversationStore]]
+
+
 @attrs.define(eq=False)
 class Relay:
     settings: Settings
     connector: UpstreamConnector
     registry: CallRegistry
+    store_factory: StoreFactory = open_store
     store: ConversationStore | None = None
     recorder: DurableRecorder | None = None
     ready: bool = False
@@ -59,7 +64,7 @@ class Relay:
 
     async def start(self, nursery: trio.Nursery) -> None:
         """Open the store, recover crashed calls, start the flusher in ``nursery``."""
-        self.store = await open_store(self.settings)
+        self.store = await self.store_factory(self.settings)
         spool = Spool(self.settings.data_dir / "spool")
         self.recorder = DurableRecorder(
             store=self.store, spool=spool, save_timeout=self.settings.save_timeout

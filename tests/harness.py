@@ -22,6 +22,7 @@ import trio_websocket
 
 from app.application import RelayApp, create_app
 from app.server import serve_until
+from app.relay import StoreFactory
 from app.settings import Settings
 from app.simulator import SimulatorOptions
 from app.store.base import ConversationStore
@@ -72,7 +73,10 @@ class RunningRelay:
 
 @asynccontextmanager
 async def running_relay(
-    settings: Settings, *, simulator: SimulatorOptions | None = None
+    settings: Settings,
+    *,
+    simulator: SimulatorOptions | None = None,
+    store_factory: StoreFactory | None = None,
 ) -> AsyncIterator[RunningRelay]:
     """Serve a relay; ``simulator`` overrides the in-process simulator's options.
 
@@ -80,6 +84,8 @@ async def running_relay(
     milliseconds; tests about playback timing ask for real-time pacing explicitly.
     """
     app = create_app(settings)
+    if store_factory is not None:
+        app.relay.store_factory = store_factory
     if settings.uses_simulator:
         app.relay.connector = SimulatorConnector(simulator or SimulatorOptions(speed=50.0))
     stop = trio.Event()
