@@ -21,8 +21,8 @@ import trio
 import trio_websocket
 
 from app.application import RelayApp, create_app
-from app.server import serve_until
 from app.relay import StoreFactory
+from app.server import serve_until
 from app.settings import Settings
 from app.simulator import SimulatorOptions
 from app.store.base import ConversationStore
