@@ -19,6 +19,7 @@ Error handling: every way an upstream can fail surfaces as one of two exceptions
 
 from __future__ import annotations
 
+import logging
 import ssl
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -29,6 +30,8 @@ import trio_websocket
 
 from app.dialect import Dialect
 from app.simulator import SimulatedClose, SimulatorOptions, run_session
+
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 2.0
@@ -138,16 +141,8 @@ class WebSocketConnector:
         return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
     async def connect(self, nursery: trio.Nursery) -> Upstream:
-        ssl_context = ssl.create_default_context() if self.url.startswith("wss:") else None
         try:
-            with trio.fail_after(self.connect_timeout):
-                ws = await trio_websocket.connect_websocket_url(
-                    nursery,
-                    self.url,
-                    ssl_context,
-                    extra_headers=self.headers,
-                    max_message_size=MAX_UPSTREAM_MESSAGE,
-                )
+            upstream: Upstream = await nursery.start(self._hold_connection)
         except trio.TooSlowError:
             raise UpstreamUnavailable(
                 f"no answer from {self.description} within {self.connect_timeout:g} s"
@@ -156,9 +151,80 @@ class WebSocketConnector:
             raise UpstreamUnavailable(
                 f"{self.description} refused the connection (HTTP {exc.status_code})"
             ) from None
-        except (OSError, trio_websocket.HandshakeError) as exc:
-            raise UpstreamUnavailable(f"cannot connect to {self.description}: {exc}") from None
-        return WebSocketUpstream(ws)
+        except (OSError, trio_websocket.HandshakeError, trio.BrokenResourceError) as exc:
+            raise UpstreamUnavailable(
+                f"cannot connect to {self.description}: {exc or type(exc).__name__}"
+            ) from None
+        return upstream
+
+    async def _hold_connection(
+        self, *, task_status: trio.TaskStatus[Upstream] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Own one connection for its lifetime, in the nursery given to `connect`.
+
+        Resource handling: the TCP (or TLS) stream is opened here and closed here, whatever
+        happens; trio-websocket's own client helpers leave the socket of a refused handshake
+        open.  The websocket's reader task runs in a nursery of ours, so a handshake failure it
+        raises is turned into one plain exception for `connect` (through ``nursery.start``)
+        instead of crashing the caller's nursery.  Once connected, the connection lives until
+        that nursery is cancelled; a later failure reaches the call as `UpstreamClosed` from
+        ``receive``, so it is only logged here.
+        """
+        parts = urlsplit(self.url)
+        secure = parts.scheme == "wss"
+        host = parts.hostname or ""
+        port = parts.port or (443 if secure else 80)
+        resource = parts.path + (f"?{parts.query}" if parts.query else "")
+        stream: trio.abc.Stream | None = None
+        started = False
+        try:
+            with trio.fail_after(self.connect_timeout):
+                if secure:
+                    stream = await trio.open_ssl_over_tcp_stream(
+                        host, port, ssl_context=ssl.create_default_context(), https_compatible=True
+                    )
+                else:
+                    stream = await trio.open_tcp_stream(host, port)
+            async with trio.open_nursery() as nursery:
+                with trio.fail_after(self.connect_timeout):
+                    ws = await trio_websocket.wrap_client_stream(
+                        nursery,
+                        stream,
+                        parts.netloc,
+                        resource,
+                        extra_headers=self.headers,
+                        max_message_size=MAX_UPSTREAM_MESSAGE,
+                    )
+                task_status.started(WebSocketUpstream(ws))
+                started = True
+                await trio.sleep_forever()
+        except BaseExceptionGroup as group:
+            if not started:
+                raise _handshake_failure(group) from None
+            cancelled, failures = group.split(trio.Cancelled)
+            if failures is not None:
+                log.warning("Upstream connection to %s ended: %r", self.description, failures)
+            if cancelled is not None:
+                raise cancelled from None
+        finally:
+            if stream is not None:
+                await trio.aclose_forcefully(stream)
+
+
+def _handshake_failure(group: BaseExceptionGroup) -> BaseException:
+    """The one meaningful failure in a group raised while connecting (reader task + caller)."""
+    expected = (trio_websocket.HandshakeError, OSError, trio.TooSlowError, trio.BrokenResourceError)
+    for leaf in _leaves(group):
+        if isinstance(leaf, expected):
+            return leaf
+    return group
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    leaves: list[BaseException] = []
+    for exc in group.exceptions:
+        leaves.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return leaves
 
 
 @attrs.define(eq=False)
