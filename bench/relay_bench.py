@@ -31,8 +31,16 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 def ensure_node_deps() -> None:
     if not (BENCH / "node_modules" / "ws").is_dir():
         subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(BENCH),
-             "ws@8"],
+            [
+                "npm",
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--silent",
+                "--prefix",
+                str(BENCH),
+                "ws@8",
+            ],
             check=True,
         )
 
@@ -58,7 +66,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def start_relay(echo_port: int, data_dir: str, compression: bool) -> tuple[subprocess.Popen[str], int]:
+def start_relay(
+    echo_port: int, data_dir: str, compression: bool
+) -> tuple[subprocess.Popen[str], int]:
     env = {
         **os.environ,
         "PORT": "0",
@@ -109,12 +119,17 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as data_dir:
             relay, port = start_relay(echo_port, data_dir, args.compression)
             print(f"relay pid {relay.pid} on CPU 0, compression={args.compression}")
-            print(f"{'calls':>6} {'sent':>8} {'lost':>6} {'p50 ms':>8} {'p99 ms':>8} "
-                  f"{'max ms':>8} {'relay CPU':>10}")
+            print(
+                f"{'calls':>6} {'sent':>8} {'lost':>6} {'p50 ms':>8} {'p99 ms':>8} "
+                f"{'max ms':>8} {'relay CPU':>10}"
+            )
             capacity = 0
             for calls in steps:
-                command = {"url": f"ws://127.0.0.1:{port}/api/realtime", "calls": calls,
-                           "seconds": args.seconds}
+                command = {
+                    "url": f"ws://127.0.0.1:{port}/api/realtime",
+                    "calls": calls,
+                    "seconds": args.seconds,
+                }
                 loadgen.stdin.write(json.dumps(command) + "\n")
                 loadgen.stdin.flush()
                 assert read_json_line(loadgen.stdout)["phase"] == "sending"
@@ -122,9 +137,12 @@ def main() -> int:
                 assert read_json_line(loadgen.stdout)["phase"] == "sent"
                 cpu = (cpu_seconds(relay.pid) - before) / (time.monotonic() - started) * 100
                 result = read_json_line(loadgen.stdout)
-                print(f"{calls:>6} {result['sent']:>8} {result['lost']:>6} "
-                      f"{result['p50_ms']:>8} {result['p99_ms']:>8} {result['max_ms']:>8} "
-                      f"{cpu:>9.0f}%", flush=True)
+                print(
+                    f"{calls:>6} {result['sent']:>8} {result['lost']:>6} "
+                    f"{result['p50_ms']:>8} {result['p99_ms']:>8} {result['max_ms']:>8} "
+                    f"{cpu:>9.0f}%",
+                    flush=True,
+                )
                 if result["lost"] == 0 and result["p99_ms"] is not None and result["p99_ms"] < 50:
                     capacity = calls
             print(f"capacity (p99 < 50 ms, nothing lost): {capacity} calls on one core")
