@@ -94,6 +94,8 @@ class Call:
     connector: UpstreamConnector
     recorder: DurableRecorder
     limits: CallLimits
+    # Sent upstream first, before anything from the browser (see app.session_config).
+    session_update: str | None = None
     clock: Callable[[], float] = trio.current_time
     wall_clock: Callable[[], datetime] = attrs.field(default=lambda: datetime.now(UTC))
 
@@ -315,6 +317,8 @@ class Call:
 
     async def _flush_pending(self, upstream: Upstream) -> None:
         self._connected = upstream
+        if self.session_update is not None:
+            await upstream.send(self.session_update)
         pending = self._pending
         while pending:
             await upstream.send(pending.popleft())

@@ -22,6 +22,7 @@ from app.browser import BrowserSocket, Receive, Send
 from app.call import Call, CallLimits
 from app.registry import Refused
 from app.relay import Relay
+from app.session_config import initial_session_update
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,9 @@ class RealtimeEndpoint:
             connector=self.relay.connector,
             recorder=recorder,
             limits=self.limits,
+            session_update=initial_session_update(
+                self.relay.connector.dialect, self.relay.settings.input_transcription_model
+            ),
         )
         # Registered before the accept, so a call is counted (and drained) from the moment the
         # browser could send its first frame.

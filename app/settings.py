@@ -54,6 +54,7 @@ class Settings:
     max_frame_bytes: int = 1_048_576
     max_calls: int = 500
     ws_compression: bool = False
+    input_transcription_model: str = "gpt-4o-mini-transcribe"
 
     @property
     def uses_simulator(self) -> bool:
@@ -98,6 +99,9 @@ class Settings:
             max_frame_bytes=reader.number("MAX_FRAME_BYTES", 1_048_576, int, minimum=1024),
             max_calls=reader.number("MAX_CALLS", 500, int, minimum=1),
             ws_compression=reader.flag("WS_COMPRESSION", False),
+            input_transcription_model=reader.text(
+                "INPUT_TRANSCRIPTION_MODEL", "gpt-4o-mini-transcribe"
+            ),
         )
         settings._check_upstream()
         if settings.call_token_secret is not None and len(settings.call_token_secret) < 32:
