@@ -8,7 +8,7 @@ import sys
 import trio
 
 from app.application import create_app
-from app.server import serve
+from app.server import serve, tune_garbage_collector
 from app.settings import Settings, SettingsError
 
 
@@ -22,7 +22,9 @@ def main() -> int:
         level=settings.logging_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    trio.run(serve, create_app(settings), settings)
+    app = create_app(settings)
+    tune_garbage_collector()
+    trio.run(serve, app, settings)
     return 0
 
 

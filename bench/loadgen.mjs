@@ -6,7 +6,8 @@
 //
 // Protocol with the orchestrator (bench/relay_bench.py), one JSON object per line:
 //   stdout  {"echo_port": P}                 once the echoing model listens on 127.0.0.1:P
-//   stdin   {"url": U, "calls": N, "seconds": S}   run one load step against relay URL U
+//   stdin   {"url": U, "calls": N, "seconds": S, "deflate": B}   one load step against U
+//           (deflate: offer permessage-deflate, as every browser does)
 //   stdout  {"calls": N, "sent": .., "received": .., "lost": .., "p50_ms": .., ...}
 //   stdin   {"quit": true}
 //
@@ -16,9 +17,11 @@
 
 import { WebSocketServer, WebSocket } from "ws";
 import readline from "node:readline";
+import crypto from "node:crypto";
 
 const FRAME_MS = 20;
-const AUDIO = Buffer.alloc(960, 7).toString("base64");
+// Random bytes: base64 of real speech compresses about as badly, which is what makes deflate costly.
+const AUDIO = crypto.randomBytes(960).toString("base64");
 const APPEND = JSON.stringify({ type: "input_audio_buffer.append", audio: AUDIO });
 const APPEND_PREFIX = '{"type":"input_audio_buffer.append"';
 
@@ -50,7 +53,7 @@ function percentile(sorted, p) {
   return sorted[Math.max(0, index)];
 }
 
-async function runStep({ url, calls, seconds }) {
+async function runStep({ url, calls, seconds, deflate }) {
   const rtts = [];
   let sent = 0;
   let received = 0;
@@ -58,7 +61,8 @@ async function runStep({ url, calls, seconds }) {
   const sockets = [];
   const opened = [];
   for (let i = 0; i < calls; i++) {
-    const socket = new WebSocket(`${url}?customer_id=bench-${i}`, { perMessageDeflate: false });
+    // Browsers always offer permessage-deflate; `deflate` makes these browsers offer it too.
+    const socket = new WebSocket(`${url}?customer_id=bench-${i}`, { perMessageDeflate: Boolean(deflate) });
     const pending = [];
     socket.on("message", (data) => {
       const text = data.toString();

@@ -102,6 +102,11 @@ def main() -> int:
     parser.add_argument("--calls", default="25,50,100,150,200")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--compression", action="store_true", help="WS_COMPRESSION=true")
+    parser.add_argument(
+        "--no-offer",
+        action="store_true",
+        help="browsers do not offer permessage-deflate (real browsers always do)",
+    )
     args = parser.parse_args()
     steps = [int(n) for n in args.calls.split(",")]
     ensure_node_deps()
@@ -129,6 +134,7 @@ def main() -> int:
                     "url": f"ws://127.0.0.1:{port}/api/realtime",
                     "calls": calls,
                     "seconds": args.seconds,
+                    "deflate": not args.no_offer,
                 }
                 loadgen.stdin.write(json.dumps(command) + "\n")
                 loadgen.stdin.flush()
