@@ -19,7 +19,7 @@ from app.settings import SIMULATOR, Settings
 from app.store.base import ConversationStore
 from app.store.recorder import DurableRecorder
 from app.store.spool import Spool
-from app.store.sqlite import SQLiteStore
+from app.store.factory import open_store
 from app.upstream import SimulatorConnector, UpstreamConnector, WebSocketConnector
 
 log = logging.getLogger(__name__)
@@ -33,12 +33,6 @@ def make_connector(settings: Settings) -> UpstreamConnector:
             headers.append((b"authorization", f"Bearer {settings.openai_api_key}".encode()))
         return WebSocketConnector(settings.upstream_url, headers)
     return SimulatorConnector()
-
-
-async def open_store(settings: Settings) -> ConversationStore:
-    if settings.cosmos_endpoint:
-        raise NotImplementedError("the Cosmos DB store is not built yet")
-    return await SQLiteStore.open(settings.data_dir / "conversations.sqlite3")
 
 
 StoreFactory = Callable[[Settings], Awaitable[ConversationStore]]
