@@ -17,9 +17,9 @@ import trio
 from app.registry import CallRegistry
 from app.settings import SIMULATOR, Settings
 from app.store.base import ConversationStore
+from app.store.factory import open_store
 from app.store.recorder import DurableRecorder
 from app.store.spool import Spool
-from app.store.factory import open_store
 from app.upstream import SimulatorConnector, UpstreamConnector, WebSocketConnector
 
 log = logging.getLogger(__name__)
