@@ -36,9 +36,12 @@ from typing import Any
 import attrs
 import trio
 
+from app.agent_runtime import AgentRuntime
+from app.agents import AgentCatalog
 from app.browser import BrowserSocket, Receive
 from app.document import DisconnectReason, build_document
 from app.frames import audio_delta_facts, is_plain_audio_append, utf8_length_exceeds
+from app.session_config import SessionSettings
 from app.store.recorder import DurableRecorder
 from app.tracker import ConversationTracker
 from app.upstream import Upstream, UpstreamClosed, UpstreamConnector, UpstreamUnavailable
@@ -81,6 +84,7 @@ class CallLimits:
     save_timeout: float
     checkpoint_interval: float
     max_frame_bytes: int
+    tool_timeout: float = 10.0
 
 
 @attrs.define(eq=False)
@@ -94,12 +98,13 @@ class Call:
     connector: UpstreamConnector
     recorder: DurableRecorder
     limits: CallLimits
-    # Sent upstream first, before anything from the browser (see app.session_config).
-    session_update: str | None = None
+    catalog: AgentCatalog
+    session_settings: SessionSettings
     clock: Callable[[], float] = trio.current_time
     wall_clock: Callable[[], datetime] = attrs.field(default=lambda: datetime.now(UTC))
 
     tracker: ConversationTracker = attrs.field(init=False)
+    agent: AgentRuntime = attrs.field(init=False)
     reason: DisconnectReason | None = attrs.field(init=False, default=None)
     outcome: str | None = attrs.field(init=False, default=None)
     started_at: float = attrs.field(init=False, default=0.0)
@@ -116,9 +121,21 @@ class Call:
     _pending: deque[str] = attrs.field(init=False, factory=deque)
     _upstream_ready: trio.Event = attrs.field(init=False, factory=trio.Event)
     _checkpoints_stopped: trio.Event = attrs.field(init=False, factory=trio.Event)
+    _nursery: trio.Nursery | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
-        self.tracker = ConversationTracker(dialect=self.connector.dialect)
+        dialect = self.connector.dialect
+        self.tracker = ConversationTracker(
+            dialect=dialect, initial_agent=self.catalog.initial_agent
+        )
+        self.agent = AgentRuntime(
+            catalog=self.catalog,
+            dialect=dialect,
+            session_settings=self.session_settings,
+            tool_timeout=self.limits.tool_timeout,
+            tracker=self.tracker,
+            session_id=self.session_id,
+        )
         self.start_time = self.wall_clock()
 
     # -- ending ------------------------------------------------------------------------------------
@@ -146,6 +163,7 @@ class Call:
             async with trio.open_nursery() as connection_nursery:
                 with self._scope:
                     async with trio.open_nursery() as nursery:
+                        self._nursery = nursery  # tool tasks run here too
                         nursery.start_soon(self._supervise, self._log_on_shutdown)
                         nursery.start_soon(self._supervise, self._client_task)
                         nursery.start_soon(self._supervise, self._upstream_task, connection_nursery)
@@ -243,32 +261,38 @@ class Call:
             if utf8_length_exceeds(text, limit):
                 await self._reject_oversized(limit)
                 return
-            if not is_plain_audio_append(text) and not await self._inspect_client_event(text):
-                continue
+            if not is_plain_audio_append(text):
+                forward = await self._inspect_client_event(text)
+                if forward is None:
+                    continue
+                text = forward
             upstream = self._upstream
             if upstream is None:
                 await self._queue_until_connected(text)
             else:
                 await upstream.send(text)
 
-    async def _inspect_client_event(self, text: str) -> bool:
-        """The careful path for control events: parse, observe.  False: do not forward."""
+    async def _inspect_client_event(self, text: str) -> str | None:
+        """The careful path for control events: parse, observe, filter; the text to forward."""
         try:
             event = json.loads(text)
         except ValueError as exc:
             await self.browser.send_error(
                 "invalid_json", f"The frame is not valid JSON: {exc}. It was not forwarded."
             )
-            return False
+            return None
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             await self.browser.send_error(
                 "invalid_event",
                 "A client event must be a JSON object with a string 'type'. It was not forwarded.",
                 event_id=event.get("event_id") if isinstance(event, dict) else None,
             )
-            return False
+            return None
         self.tracker.observe_client(event, self.clock())
-        return True
+        forward = self.agent.from_browser(event)
+        if forward is None:
+            return None
+        return text if forward is event else json.dumps(forward)
 
     async def _reject_binary(self, data: bytes, limit: int) -> None:
         if len(data) > limit:
@@ -317,8 +341,8 @@ class Call:
 
     async def _flush_pending(self, upstream: Upstream) -> None:
         self._connected = upstream
-        if self.session_update is not None:
-            await upstream.send(self.session_update)
+        # The relay configures the session before anything from the browser reaches the model.
+        await upstream.send(self.agent.initial_update())
         pending = self._pending
         while pending:
             await upstream.send(pending.popleft())
@@ -341,17 +365,27 @@ class Call:
             if facts is not None:
                 tracker.observe_audio_delta(facts[0], facts[1], clock())
             else:
-                self._observe_upstream(text)
+                view = self._observe_upstream(text, upstream)
+                if view is None:
+                    continue
+                text = view
             await browser.send_text(text)
 
-    def _observe_upstream(self, text: str) -> None:
+    def _observe_upstream(self, text: str, upstream: Upstream) -> str | None:
+        """The careful path for control events; the text the browser gets, or None."""
         try:
             event = json.loads(text)
         except ValueError:
             log.warning("Session %s: upstream sent a frame that is not JSON", self.session_id)
-            return
-        if isinstance(event, dict):
-            self.tracker.observe_upstream(event, self.clock())
+            return text
+        if not isinstance(event, dict):
+            return text
+        self.tracker.observe_upstream(event, self.clock())
+        assert self._nursery is not None
+        view = self.agent.from_upstream(event, self._nursery, upstream.send)
+        if view is None:
+            return None
+        return text if view is event else json.dumps(view)
 
     async def _upstream_ended(self, exc: UpstreamClosed) -> None:
         if exc.clean:

@@ -22,7 +22,7 @@ from app.browser import BrowserSocket, Receive, Send
 from app.call import Call, CallLimits
 from app.registry import Refused
 from app.relay import Relay
-from app.session_config import initial_session_update
+from app.session_config import SessionSettings
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class RealtimeEndpoint:
             save_timeout=s.save_timeout,
             checkpoint_interval=s.checkpoint_interval,
             max_frame_bytes=s.max_frame_bytes,
+            tool_timeout=s.tool_timeout,
         )
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
@@ -65,8 +66,10 @@ class RealtimeEndpoint:
             connector=self.relay.connector,
             recorder=recorder,
             limits=self.limits,
-            session_update=initial_session_update(
-                self.relay.connector.dialect, self.relay.settings.input_transcription_model
+            catalog=self.relay.catalog,
+            session_settings=SessionSettings(
+                transcription_model=self.relay.settings.input_transcription_model,
+                voice=self.relay.settings.voice,
             ),
         )
         # Registered before the accept, so a call is counted (and drained) from the moment the

@@ -14,25 +14,26 @@ from collections.abc import Awaitable, Callable
 import attrs
 import trio
 
+from app.agents import AgentCatalog, load_catalog
 from app.registry import CallRegistry
-from app.settings import SIMULATOR, Settings
+from app.settings import Settings
 from app.store.base import ConversationStore
 from app.store.factory import open_store
 from app.store.recorder import DurableRecorder
 from app.store.spool import Spool
+from app.tools import default_registry
 from app.upstream import SimulatorConnector, UpstreamConnector, WebSocketConnector
+from app.upstream_auth import upstream_url_and_auth
 
 log = logging.getLogger(__name__)
 
 
 def make_connector(settings: Settings) -> UpstreamConnector:
-    """The upstream the settings point at: a Realtime URL, or the built-in simulator."""
-    if settings.upstream_url is not None and settings.upstream_url != SIMULATOR:
-        headers: list[tuple[bytes, bytes]] = []
-        if settings.openai_api_key:
-            headers.append((b"authorization", f"Bearer {settings.openai_api_key}".encode()))
-        return WebSocketConnector(settings.upstream_url, headers)
-    return SimulatorConnector()
+    """The upstream the settings point at: a Realtime endpoint, or the built-in simulator."""
+    if settings.uses_simulator:
+        return SimulatorConnector()
+    url, auth = upstream_url_and_auth(settings)
+    return WebSocketConnector(url, auth)
 
 
 StoreFactory = Callable[[Settings], Awaitable[ConversationStore]]
@@ -43,6 +44,7 @@ class Relay:
     settings: Settings
     connector: UpstreamConnector
     registry: CallRegistry
+    catalog: AgentCatalog
     store_factory: StoreFactory = open_store
     store: ConversationStore | None = None
     recorder: DurableRecorder | None = None
@@ -54,6 +56,7 @@ class Relay:
             settings=settings,
             connector=make_connector(settings),
             registry=CallRegistry(max_calls=settings.max_calls),
+            catalog=load_catalog(default_registry()),
         )
 
     async def start(self, nursery: trio.Nursery) -> None:

@@ -55,6 +55,8 @@ class Settings:
     max_calls: int = 500
     ws_compression: bool = False
     input_transcription_model: str = "gpt-4o-mini-transcribe"
+    voice: str = "alloy"
+    tool_timeout: float = 10.0
 
     @property
     def uses_simulator(self) -> bool:
@@ -102,6 +104,8 @@ class Settings:
             input_transcription_model=reader.text(
                 "INPUT_TRANSCRIPTION_MODEL", "gpt-4o-mini-transcribe"
             ),
+            voice=reader.text("REALTIME_VOICE", "alloy"),
+            tool_timeout=reader.seconds("TOOL_TIMEOUT", 10.0),
         )
         settings._check_upstream()
         if settings.call_token_secret is not None and len(settings.call_token_secret) < 32:

@@ -30,6 +30,7 @@ import trio_websocket
 
 from app.dialect import Dialect
 from app.simulator import SimulatedClose, SimulatorOptions, run_session
+from app.upstream_auth import NoAuth, UpstreamAuth
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class WebSocketConnector:
     """Connects to a Realtime endpoint over WebSocket (ws:// or wss://)."""
 
     url: str
-    headers: list[tuple[bytes, bytes]] = attrs.field(factory=list, repr=False)
+    auth: UpstreamAuth = attrs.field(factory=NoAuth, repr=False)
     connect_timeout: float = CONNECT_TIMEOUT
     dialect: Dialect = attrs.field()
     description: str = attrs.field()
@@ -148,6 +149,11 @@ class WebSocketConnector:
                 f"no answer from {self.description} within {self.connect_timeout:g} s"
             ) from None
         except trio_websocket.ConnectionRejected as exc:
+            if exc.status_code in (401, 403):
+                raise UpstreamUnavailable(
+                    f"{self.description} rejected the relay's credentials "
+                    f"(HTTP {exc.status_code}): check the API key or the identity's role"
+                ) from None
             raise UpstreamUnavailable(
                 f"{self.description} refused the connection (HTTP {exc.status_code})"
             ) from None
@@ -179,6 +185,7 @@ class WebSocketConnector:
         started = False
         try:
             with trio.fail_after(self.connect_timeout):
+                headers = await self.auth.headers()
                 if secure:
                     stream = await trio.open_ssl_over_tcp_stream(
                         host, port, ssl_context=ssl.create_default_context(), https_compatible=True
@@ -192,7 +199,7 @@ class WebSocketConnector:
                         stream,
                         parts.netloc,
                         resource,
-                        extra_headers=self.headers,
+                        extra_headers=headers,
                         max_message_size=MAX_UPSTREAM_MESSAGE,
                     )
                 task_status.started(WebSocketUpstream(ws))

@@ -1,0 +1,13 @@
+"""The agents a call can be handled by, defined as data (agents.toml)."""
+
+from __future__ import annotations
+
+from app.agents.catalog import (
+    HANDOFF_PREFIX,
+    Agent,
+    AgentCatalog,
+    CatalogError,
+    load_catalog,
+)
+
+__all__ = ["HANDOFF_PREFIX", "Agent", "AgentCatalog", "CatalogError", "load_catalog"]
