@@ -49,8 +49,10 @@ def test_one_call_answered_after_the_response_is_done() -> None:
     calls = FunctionCalls()
     actions = feed(
         calls,
-        [{"type": "response.created", "response": {"id": "r1"}}]
-        + function_call_events("r1", "c1", "lookup_order"),
+        [
+            {"type": "response.created", "response": {"id": "r1"}},
+            *function_call_events("r1", "c1", "lookup_order"),
+        ],
     )
     assert actions == [RunTool("c1", "lookup_order", '{"order_id": "4512"}')]
     assert calls.answered("c1") == []  # the response is still active
