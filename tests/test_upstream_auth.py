@@ -253,3 +253,22 @@ async def test_browser_session_update_cannot_set_instructions_or_tools(tmp_path:
     }
     # The second browser update had nothing allowed in it and was withheld entirely.
     assert cancel == {"type": "response.cancel"}
+
+
+async def test_an_upstream_that_never_answers_the_handshake_times_out(tmp_path: Path) -> None:
+    listener = trio.socket.socket()
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    try:
+        url = f"ws://127.0.0.1:{port}/v1/realtime?model=m"
+        async with running_relay(relay_settings(tmp_path, upstream_url=url)) as relay:
+            relay.app.relay.connector = WebSocketConnector(url, connect_timeout=0.3)
+            async with connect(relay) as client:
+                error = (await client.receive_until("error"))[-1]
+                reason = await client.wait_closed()
+            await relay.wait_calls_ended()
+    finally:
+        listener.close()
+    assert "no answer from ws://127.0.0.1" in error["error"]["message"]
+    assert reason.code == 1011
