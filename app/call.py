@@ -39,6 +39,7 @@ import trio
 from app.agent_runtime import AgentRuntime
 from app.agents import AgentCatalog
 from app.browser import BrowserSocket, Receive
+from app.close_codes import CLOSE_FOR_REASON, reason_for_client_close
 from app.document import DisconnectReason, build_document
 from app.frames import audio_delta_facts, is_plain_audio_append, utf8_length_exceeds
 from app.session_config import SessionSettings
@@ -53,29 +54,6 @@ log = logging.getLogger(__name__)
 MAX_PENDING_FRAMES = 256
 # On top of SAVE_TIMEOUT: time for the spool write if the store write failed or timed out.
 SPOOL_MARGIN = 5.0
-
-_CLOSE_FOR_REASON: dict[DisconnectReason, tuple[int, str]] = {
-    DisconnectReason.IDLE_TIMEOUT: (1000, "idle timeout: no frames from the browser"),
-    DisconnectReason.MAX_DURATION: (1000, "maximum call duration reached"),
-    DisconnectReason.UPSTREAM_CLOSED: (1000, "the model ended the session"),
-    DisconnectReason.UPSTREAM_ERROR: (1011, "the model connection failed"),
-    DisconnectReason.UPSTREAM_UNAVAILABLE: (1011, "the model is unavailable"),
-    DisconnectReason.SERVER_SHUTDOWN: (1001, "server shutting down"),
-    DisconnectReason.PROTOCOL_ERROR: (1008, "protocol error"),
-    DisconnectReason.SERVER_CRASH: (1011, "internal error"),
-}
-
-
-def reason_for_client_close(code: int) -> DisconnectReason:
-    """Map the browser's close code (made real by `app.hypercorn_adapter`) to a reason."""
-    if code == 1000:
-        return DisconnectReason.USER_HANGUP
-    if code == 1006:
-        return DisconnectReason.CONNECTION_LOST
-    if code == 1009:
-        return DisconnectReason.PROTOCOL_ERROR
-    return DisconnectReason.CLIENT_GONE
-
 
 @attrs.frozen
 class CallLimits:
@@ -144,7 +122,7 @@ class Call:
         """End the call for ``reason``; the first reason given wins.  Safe from any task."""
         if self.reason is None:
             self.reason = reason
-            self._close = close if close is not None else _CLOSE_FOR_REASON.get(reason)
+            self._close = close if close is not None else CLOSE_FOR_REASON.get(reason)
             log.info("Ending session %s: %s", self.session_id, reason.value)
         self._scope.cancel()
 
