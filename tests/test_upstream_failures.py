@@ -6,6 +6,8 @@ socket, as a real model would be); its fault switches come in the URL the relay 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -179,4 +181,37 @@ async def test_frames_sent_before_the_upstream_answers_are_not_lost(tmp_path: Pa
             await relay.wait_calls_ended()
             [doc] = await relay.documents()
     assert events[-1]["response"]["status"] == "completed"
+    assert [m["sender"] for m in doc["messages"]] == ["user", "assistant"]
+
+
+async def test_model_process_killed_mid_call_is_upstream_error(tmp_path: Path) -> None:
+    """kill -9 of the model's process: no close frame, just a dead TCP connection."""
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "app.simulator", "--port", "0"],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        with trio.fail_after(20):
+            line = b""
+            while b"\n" not in line:
+                chunk = await process.stdout.receive_some(1024)
+                assert chunk, "the simulator exited"
+                line += chunk
+        port = int(line.split(b"\n")[0].rsplit(b":", 1)[1])
+        async with running_relay(relay_settings(tmp_path, upstream_url=upstream(port))) as relay:
+            async with connect(relay, customer_id="killed") as client:
+                await client.say(GREETING)
+                process.kill()
+                events, code = await end_of_call(client)
+            await relay.wait_calls_ended()
+            [doc] = await relay.documents()
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with trio.move_on_after(10):
+            await process.wait()
+    assert code == 1011
+    assert events[-1]["error"]["code"] == "upstream_error"
+    assert doc["disconnect_reason"] == "upstream_error"
     assert [m["sender"] for m in doc["messages"]] == ["user", "assistant"]
