@@ -254,9 +254,11 @@ class Call:
         """The careful path for control events: parse, observe, filter; the text to forward."""
         try:
             event = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
+            # RecursionError: nesting deeper than the parser's stack (a JSON bomb).
+            reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
             await self.browser.send_error(
-                "invalid_json", f"The frame is not valid JSON: {exc}. It was not forwarded."
+                "invalid_json", f"The frame is not valid JSON: {reason}. It was not forwarded."
             )
             return None
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
@@ -353,7 +355,7 @@ class Call:
         """The careful path for control events; the text the browser gets, or None."""
         try:
             event = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             log.warning("Session %s: upstream sent a frame that is not JSON", self.session_id)
             return text
         if not isinstance(event, dict):
