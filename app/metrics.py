@@ -72,6 +72,16 @@ class RelayCollector(Collector):
             "Duration of the last store save",
             value=recorder.last_save_seconds,
         )
+        yield CounterMetricFamily(
+            "relay_store_request_units",
+            "Cosmos DB request units charged for saves (0 with SQLite)",
+            value=recorder.request_units,
+        )
+        yield GaugeMetricFamily(
+            "relay_last_save_request_units",
+            "Cosmos DB request units charged for the last save",
+            value=recorder.last_request_charge,
+        )
 
 
 def metrics_registry(relay: Relay) -> CollectorRegistry:

@@ -1,6 +1,7 @@
 """Every way a call can end, through real hypercorn sockets: exactly one document, right reason.
 
-Each test runs a relay on 127.0.0.1 port 0 (built-in simulator, SQLite under tmp_path), holds a
+Each test runs a relay on 127.0.0.1 port 0 (built-in simulator) twice: with SQLite under tmp_path
+and with the local Cosmos DB server (the ``store_backend`` fixture, tests/conftest.py).  It holds a
 call with a trio-websocket client, ends it one way, waits for the relay's registry to report the
 call finished (an event, not a sleep) and reads the store.
 """
@@ -39,8 +40,10 @@ def assert_greeting_turn(doc: dict[str, Any]) -> None:
     assert doc["metadata"]["total_messages"] == 2
 
 
-async def test_hang_up_with_1000_is_user_hangup(tmp_path: Path) -> None:
-    async with running_relay(relay_settings(tmp_path)) as relay:
+async def test_hang_up_with_1000_is_user_hangup(
+    tmp_path: Path, store_backend: dict[str, Any]
+) -> None:
+    async with running_relay(relay_settings(tmp_path, **store_backend)) as relay:
         async with connect(relay, customer_id="cust-1") as client:
             await one_turn(client)
             await client.hang_up(1000)
@@ -50,8 +53,10 @@ async def test_hang_up_with_1000_is_user_hangup(tmp_path: Path) -> None:
         assert_greeting_turn(doc)
 
 
-async def test_tab_closed_1001_is_client_gone(tmp_path: Path) -> None:
-    async with running_relay(relay_settings(tmp_path)) as relay:
+async def test_tab_closed_1001_is_client_gone(
+    tmp_path: Path, store_backend: dict[str, Any]
+) -> None:
+    async with running_relay(relay_settings(tmp_path, **store_backend)) as relay:
         async with connect(relay, customer_id="cust-2") as client:
             await one_turn(client)
             await client.hang_up(1001)
@@ -59,8 +64,10 @@ async def test_tab_closed_1001_is_client_gone(tmp_path: Path) -> None:
         assert_greeting_turn(assert_single(await relay.documents(), "client_gone"))
 
 
-async def test_tcp_dropped_without_close_frame_is_connection_lost(tmp_path: Path) -> None:
-    async with running_relay(relay_settings(tmp_path)) as relay:
+async def test_tcp_dropped_without_close_frame_is_connection_lost(
+    tmp_path: Path, store_backend: dict[str, Any]
+) -> None:
+    async with running_relay(relay_settings(tmp_path, **store_backend)) as relay:
         async with connect(relay) as client:
             await one_turn(client)
             await client.drop()
@@ -70,8 +77,10 @@ async def test_tcp_dropped_without_close_frame_is_connection_lost(tmp_path: Path
         assert_greeting_turn(doc)
 
 
-async def test_frozen_browser_is_idle_timeout(tmp_path: Path) -> None:
-    settings = relay_settings(tmp_path, call_idle_timeout=0.5)
+async def test_frozen_browser_is_idle_timeout(
+    tmp_path: Path, store_backend: dict[str, Any]
+) -> None:
+    settings = relay_settings(tmp_path, **store_backend, call_idle_timeout=0.5)
     async with running_relay(settings) as relay:
         async with connect(relay) as client:
             await one_turn(client)
@@ -82,8 +91,8 @@ async def test_frozen_browser_is_idle_timeout(tmp_path: Path) -> None:
         assert_greeting_turn(assert_single(await relay.documents(), "idle_timeout"))
 
 
-async def test_max_duration_ends_the_call(tmp_path: Path) -> None:
-    settings = relay_settings(tmp_path, call_max_duration=1.0)
+async def test_max_duration_ends_the_call(tmp_path: Path, store_backend: dict[str, Any]) -> None:
+    settings = relay_settings(tmp_path, **store_backend, call_max_duration=1.0)
     async with running_relay(settings) as relay:
         async with connect(relay) as client:
             await one_turn(client)
@@ -93,8 +102,10 @@ async def test_max_duration_ends_the_call(tmp_path: Path) -> None:
         assert_greeting_turn(assert_single(await relay.documents(), "max_duration"))
 
 
-async def test_oversized_frame_is_protocol_error_1009(tmp_path: Path) -> None:
-    settings = relay_settings(tmp_path, max_frame_bytes=4096)
+async def test_oversized_frame_is_protocol_error_1009(
+    tmp_path: Path, store_backend: dict[str, Any]
+) -> None:
+    settings = relay_settings(tmp_path, **store_backend, max_frame_bytes=4096)
     async with running_relay(settings) as relay:
         async with connect(relay) as client:
             await one_turn(client)
@@ -108,14 +119,17 @@ async def test_oversized_frame_is_protocol_error_1009(tmp_path: Path) -> None:
         assert_greeting_turn(assert_single(await relay.documents(), "protocol_error"))
 
 
-async def test_malformed_frames_get_errors_and_the_call_goes_on(tmp_path: Path) -> None:
-    async with running_relay(relay_settings(tmp_path)) as relay:
+async def test_malformed_frames_get_errors_and_the_call_goes_on(
+    tmp_path: Path, store_backend: dict[str, Any]
+) -> None:
+    async with running_relay(relay_settings(tmp_path, **store_backend)) as relay:
         async with connect(relay) as client:
             for frame, code in [
                 ("{not json", "invalid_json"),
                 (b"\x00\x01binary", "binary_not_supported"),
                 ('["an", "array"]', "invalid_event"),
                 ('{"type": 7}', "invalid_event"),
+                ("[" * 200_000, "invalid_json"),  # nested deeper than any parser's stack
             ]:
                 await client.ws.send_message(frame)
                 error = (await client.receive_until("error"))[-1]
@@ -126,8 +140,8 @@ async def test_malformed_frames_get_errors_and_the_call_goes_on(tmp_path: Path) 
         assert_greeting_turn(assert_single(await relay.documents(), "user_hangup"))
 
 
-async def test_empty_call_writes_nothing(tmp_path: Path) -> None:
-    async with running_relay(relay_settings(tmp_path)) as relay:
+async def test_empty_call_writes_nothing(tmp_path: Path, store_backend: dict[str, Any]) -> None:
+    async with running_relay(relay_settings(tmp_path, **store_backend)) as relay:
         async with connect(relay) as client:
             await client.hang_up()
         await relay.wait_calls_ended()
@@ -136,9 +150,11 @@ async def test_empty_call_writes_nothing(tmp_path: Path) -> None:
         assert relay.app.relay.recorder.skipped_empty == 1
 
 
-async def test_fifty_calls_dropped_at_once_give_fifty_documents(tmp_path: Path) -> None:
+async def test_fifty_calls_dropped_at_once_give_fifty_documents(
+    tmp_path: Path, store_backend: dict[str, Any]
+) -> None:
     calls = 50
-    async with running_relay(relay_settings(tmp_path)) as relay:
+    async with running_relay(relay_settings(tmp_path, **store_backend)) as relay:
         all_talked = trio.Event()
         talked = 0
 

@@ -10,5 +10,8 @@ from app.store.sqlite import SQLiteStore
 async def open_store(settings: Settings) -> ConversationStore:
     """The Cosmos DB store when ``COSMOSDB_ENDPOINT`` is set, else the embedded SQLite file."""
     if settings.cosmos_endpoint:
-        raise NotImplementedError("the Cosmos DB store is not built yet")
+        # Imported here, so that the SQLite default does not load the Azure SDK.
+        from app.store.cosmos import CosmosStore
+
+        return await CosmosStore.open(settings)
     return await SQLiteStore.open(settings.data_dir / "conversations.sqlite3")

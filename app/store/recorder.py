@@ -28,7 +28,7 @@ from typing import Any, Literal
 import attrs
 import trio
 
-from app.store.base import ConversationStore, InvalidDocumentError, StoreError
+from app.store.base import ConversationStore, InvalidDocumentError, SaveOutcome, StoreError
 from app.store.spool import Spool
 
 __all__ = ["BACKOFF_INITIAL", "BACKOFF_JITTER", "BACKOFF_MAX", "DurableRecorder"]
@@ -65,6 +65,10 @@ class DurableRecorder:
     skipped_empty: int = attrs.field(default=0, init=False)
     #: How long the last successful save by :meth:`save` took, in seconds.
     last_save_seconds: float = attrs.field(default=0.0, init=False)
+    #: Request units (Cosmos DB's ``x-ms-request-charge``) charged for every save so far, and
+    #: for the last one; they stay 0 with a store that does not charge (SQLite).
+    request_units: float = attrs.field(default=0.0, init=False)
+    last_request_charge: float = attrs.field(default=0.0, init=False)
 
     _wake: trio.Event = attrs.field(factory=trio.Event, init=False, repr=False)
     _pending: int = attrs.field(default=0, init=False, repr=False)
@@ -84,16 +88,21 @@ class DurableRecorder:
         session = _session_of(doc)
         started = trio.current_time()
         try:
-            error = await self._try_store(doc, overwrite=True)
+            result = await self._try_store(doc, overwrite=True)
         except trio.Cancelled:
             await self._spool(doc, session, "cancelled before the store answered")
             raise
-        if error is not None:
-            await self._spool(doc, session, error)
+        if isinstance(result, str):
+            await self._spool(doc, session, result)
             return "spooled"
         self.saved += 1
         self.last_save_seconds = trio.current_time() - started
-        log.info("Conversation logged for session %s (%d messages)", session, _message_count(doc))
+        log.info(
+            "Conversation logged for session %s (%d messages%s)",
+            session,
+            _message_count(doc),
+            self._charged(result),
+        )
         return "stored"
 
     async def checkpoint(self, session_id: str, doc: Mapping[str, Any]) -> None:
@@ -190,20 +199,21 @@ class DurableRecorder:
             return True
         session = _session_of(entry.doc)
         try:
-            error = await self._try_store(entry.doc, overwrite=entry.overwrite)
+            result = await self._try_store(entry.doc, overwrite=entry.overwrite)
         except InvalidDocumentError as exc:
             await trio.to_thread.run_sync(self.spool.quarantine, path, str(exc))
             return True
-        if error is not None:
+        if isinstance(result, str):
             self.flush_failures += 1
-            log.warning("Spooled conversation of session %s not saved yet: %s", session, error)
+            log.warning("Spooled conversation of session %s not saved yet: %s", session, result)
             return False
         await trio.to_thread.run_sync(self.spool.remove, path)
         self.flushed += 1
         log.info(
-            "Conversation logged for session %s (%d messages) from the spool",
+            "Conversation logged for session %s (%d messages%s) from the spool",
             session,
             _message_count(entry.doc),
+            self._charged(result),
         )
         return True
 
@@ -211,15 +221,23 @@ class DurableRecorder:
         """Documents waiting in the spool, as of the last save, flush pass or recovery."""
         return self._pending
 
-    async def _try_store(self, doc: Mapping[str, Any], *, overwrite: bool) -> str | None:
-        """Save ``doc`` within ``save_timeout``: ``None`` when stored, else why it was not."""
+    async def _try_store(self, doc: Mapping[str, Any], *, overwrite: bool) -> SaveOutcome | str:
+        """Save ``doc`` within ``save_timeout``: what it cost when stored, else why it was not."""
         with trio.move_on_after(self.save_timeout):
             try:
-                await self.store.save(doc, overwrite=overwrite)
+                return await self.store.save(doc, overwrite=overwrite)
             except StoreError as exc:
                 return str(exc) or type(exc).__name__
-            return None
         return f"{self.store.name} store did not answer within {self.save_timeout:g} s"
+
+    def _charged(self, outcome: SaveOutcome) -> str:
+        """Count the save's request charge; ``", N RU"`` for the log line, or nothing."""
+        charge = outcome.request_charge
+        if charge is None:
+            return ""
+        self.request_units += charge
+        self.last_request_charge = charge
+        return f", {charge:g} RU"
 
     async def _spool(self, doc: Mapping[str, Any], session: str, error: str) -> None:
         log.error("Failed to log conversation for session %s: %s", session, error)
