@@ -23,7 +23,6 @@ import json
 import statistics
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,8 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.settings import Settings
 from app.store.cosmos import CosmosStore
+from bench.timing import hang_up_to_stored, summary, timed_batches
 from tests.cosmos_server import CosmosServer
-from tests.harness import connect, relay_settings, running_relay
+from tests.harness import relay_settings, running_relay
 
 TURN = "I ordered a blue kettle last week and it still has not arrived, can you check it?"
 
@@ -70,30 +70,6 @@ def conversation(n: int, messages: int) -> dict[str, Any]:
     }
 
 
-def summary(latencies: list[float]) -> str:
-    ordered = sorted(latencies)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return (
-        f"p50 {statistics.median(ordered) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
-        f"max {ordered[-1] * 1000:.1f} ms"
-    )
-
-
-async def timed_batches(
-    count: int, concurrent: int, one: Callable[[int], Awaitable[float]]
-) -> list[float]:
-    latencies: list[float] = []
-
-    async def run(n: int) -> None:
-        latencies.append(await one(n))
-
-    for batch in range(0, count, concurrent):
-        async with trio.open_nursery() as nursery:
-            for n in range(batch, min(count, batch + concurrent)):
-                nursery.start_soon(run, n)
-    return latencies
-
-
 async def timed_saves(
     store: CosmosStore, messages: int, saves: int, width: int
 ) -> tuple[list[float], list[float]]:
@@ -125,25 +101,14 @@ async def store_saves(cosmos: dict[str, Any], saves: int, concurrent: int) -> No
         await store.aclose()
 
 
-async def hang_up_to_stored(cosmos: dict[str, Any], calls: int, concurrent: int) -> None:
+async def relay_hang_ups(cosmos: dict[str, Any], calls: int, concurrent: int) -> None:
     with tempfile.TemporaryDirectory() as data_dir:
         settings = relay_settings(Path(data_dir), **cosmos)
         for width in (1, concurrent):
             async with running_relay(settings) as relay:
 
                 async def one_call(n: int, relay: Any = relay, width: int = width) -> float:
-                    customer = f"latency-{width}-{n}"
-                    async with connect(relay, customer_id=customer) as client:
-                        await client.say(f"Measure call {n}")
-                        [call] = [
-                            c for c in relay.app.relay.registry.calls() if c.customer_id == customer
-                        ]
-                        started = trio.current_time()
-                        await client.hang_up()
-                        with trio.fail_after(30):
-                            await call.ended.wait()
-                    assert call.outcome == "stored", call.outcome
-                    return trio.current_time() - started
+                    return await hang_up_to_stored(relay, f"latency-{width}-{n}", TURN)
 
                 latencies = await timed_batches(calls, width, one_call)
                 recorder = relay.app.relay.recorder
@@ -176,13 +141,13 @@ def main() -> int:
             )
         }
         trio.run(store_saves, cosmos, args.saves, args.concurrent)
-        trio.run(hang_up_to_stored, cosmos, args.calls, args.concurrent)
+        trio.run(relay_hang_ups, cosmos, args.calls, args.concurrent)
         return 0
     with tempfile.TemporaryDirectory() as workdir:
         server = CosmosServer.start(Path(workdir))
         try:
             trio.run(store_saves, server.settings("bench-store"), args.saves, args.concurrent)
-            trio.run(hang_up_to_stored, server.settings("bench-relay"), args.calls, args.concurrent)
+            trio.run(relay_hang_ups, server.settings("bench-relay"), args.calls, args.concurrent)
         finally:
             server.stop()
     return 0

@@ -21,12 +21,13 @@ import trio
 import trio_websocket
 
 from app.application import RelayApp, create_app
+from app.dialect import Dialect
 from app.relay import StoreFactory
 from app.server import serve_until
 from app.settings import Settings
 from app.simulator import SimulatorOptions
 from app.store.base import ConversationStore
-from app.upstream import SimulatorConnector
+from app.upstream import SimulatorConnector, Upstream, UpstreamConnector
 
 IO_TIMEOUT = 10.0
 
@@ -43,6 +44,28 @@ def relay_settings(data_dir: Path, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+@attrs.define(eq=False)
+class DelegatingConnector:
+    """The relay's real upstream connector, for a test double to wrap (override `connect`).
+
+    Install one with ``relay.app.relay.connector = MyConnector(relay.app.relay.connector)``:
+    production code stays untouched, and the test sees or shapes the upstream side.
+    """
+
+    inner: UpstreamConnector
+
+    @property
+    def description(self) -> str:
+        return self.inner.description
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.inner.dialect
+
+    async def connect(self, nursery: trio.Nursery) -> Upstream:
+        return await self.inner.connect(nursery)
 
 
 @attrs.define(eq=False)

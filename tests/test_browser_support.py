@@ -28,8 +28,8 @@ import pytest
 import trio
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, expect, sync_playwright
 
-from app.dialect import Dialect
-from app.upstream import Upstream, UpstreamConnector
+from app.upstream import Upstream
+from tests.harness import DelegatingConnector
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -175,22 +175,12 @@ class RecordingUpstream:
 
 
 @attrs.define(eq=False)
-class RecordingConnector:
+class RecordingConnector(DelegatingConnector):
     """The relay's real connector, with every connection wrapped in a `RecordingUpstream`: the
-    test sees what the relay received from the browser and forwarded, production code stays
-    untouched."""
+    test sees what the relay received from the browser and forwarded."""
 
-    inner: UpstreamConnector
     sent: list[dict[str, Any]] = attrs.Factory(list)
     appends: list[int] = attrs.Factory(lambda: [0])
-
-    @property
-    def description(self) -> str:
-        return self.inner.description
-
-    @property
-    def dialect(self) -> Dialect:
-        return self.inner.dialect
 
     async def connect(self, nursery: trio.Nursery) -> Upstream:
         return RecordingUpstream(await self.inner.connect(nursery), self.sent, self.appends)

@@ -18,10 +18,9 @@ import trio
 import trio.testing
 import trio_websocket
 
-from app.dialect import Dialect
 from app.simulator.server import serve as serve_simulator
-from app.upstream import Upstream, UpstreamConnector
-from tests.harness import Client, connect, relay_settings, running_relay
+from app.upstream import Upstream
+from tests.harness import Client, DelegatingConnector, connect, relay_settings, running_relay
 
 GREETING = "Hello, can you hear me?"
 
@@ -136,20 +135,11 @@ async def test_upstream_failing_is_upstream_error(tmp_path: Path) -> None:
     assert [m["sender"] for m in doc["messages"]] == ["user", "assistant"]
 
 
-@attrs.define
-class SlowConnector:
+@attrs.define(eq=False)
+class SlowConnector(DelegatingConnector):
     """The real connector, but connecting only once ``gate`` is set."""
 
-    inner: UpstreamConnector
-    gate: trio.Event
-
-    @property
-    def description(self) -> str:
-        return self.inner.description
-
-    @property
-    def dialect(self) -> Dialect:
-        return self.inner.dialect
+    gate: trio.Event = attrs.field(factory=trio.Event)
 
     async def connect(self, nursery: trio.Nursery) -> Upstream:
         await self.gate.wait()
