@@ -6,6 +6,7 @@ import logging
 import sys
 
 import trio
+from hypercorn.utils import LifespanFailureError
 
 from app.application import create_app
 from app.server import serve, tune_garbage_collector
@@ -24,8 +25,31 @@ def main() -> int:
     )
     app = create_app(settings)
     tune_garbage_collector()
-    trio.run(serve, app, settings)
+    try:
+        trio.run(serve, app, settings)
+    except BaseException as exc:
+        failure = _start_up_failure(exc)
+        if failure is None:
+            raise
+        print(f"the relay could not start: {failure}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _start_up_failure(exc: BaseException) -> str | None:
+    """A one-line reason if ``exc`` is a start-up failure a user can fix, else None.
+
+    Binding the port (in use, not allowed) and the lifespan start-up (the store cannot be
+    opened) fail inside hypercorn's nurseries, so they arrive wrapped in exception groups.
+    """
+    if isinstance(exc, BaseExceptionGroup):
+        reasons = [_start_up_failure(inner) for inner in exc.exceptions]
+        return "; ".join(r for r in reasons if r) or None
+    if isinstance(exc, LifespanFailureError):
+        return str(exc).removeprefix("Lifespan failure in startup. ").strip("'")
+    if isinstance(exc, OSError):
+        return f"cannot listen: {exc.strerror or exc}"
+    return None
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from app.browser import ASGIMessage, Receive, Send
 from app.endpoint import RealtimeEndpoint
 from app.relay import Relay
 from app.settings import Settings
+from app.store.base import StoreError
 from app.web import create_web
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ class RelayApp:
             try:
                 await self.relay.start(services)
             except Exception as exc:
-                log.exception("Start-up failed")
+                # A store that cannot be opened is the user's to fix: say why, no traceback.
+                log.error("Start-up failed: %s", exc, exc_info=not isinstance(exc, StoreError))
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
                 services.cancel_scope.cancel()
                 return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,24 @@ def test_a_bad_value_stops_start_up_with_the_message(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "configuration error: PORT must be a whole number, got 'eighty'" in result.stderr
+
+
+def test_a_port_in_use_stops_start_up_with_one_clear_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "app"],
+            env={
+                "PATH": "/usr/bin:/bin",
+                "PORT": str(taken.getsockname()[1]),
+                "DATA_DIR": str(tmp_path),
+            },
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert "the relay could not start: cannot listen: Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
