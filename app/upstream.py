@@ -39,6 +39,9 @@ CLOSE_TIMEOUT = 2.0
 # Largest upstream message accepted; Realtime servers send audio in chunks far below this.
 MAX_UPSTREAM_MESSAGE = 16 * 1024 * 1024
 SIMULATOR_QUEUE = 64
+# Bytes per read of the upstream socket: several audio deltas per system call under load
+# (trio-websocket's default of 4 KiB holds about two).
+RECEIVE_BUFFER = 64 * 1024
 
 
 class UpstreamUnavailable(Exception):
@@ -201,6 +204,7 @@ class WebSocketConnector:
                         resource,
                         extra_headers=headers,
                         max_message_size=MAX_UPSTREAM_MESSAGE,
+                        receive_buffer_size=RECEIVE_BUFFER,
                     )
                 task_status.started(WebSocketUpstream(ws))
                 started = True
