@@ -42,6 +42,9 @@ SIMULATOR_QUEUE = 64
 # Bytes per read of the upstream socket: several audio deltas per system call under load
 # (trio-websocket's default of 4 KiB holds about two).
 RECEIVE_BUFFER = 64 * 1024
+# Messages trio-websocket's reader may queue for the call: with its default of 1, a read that
+# brought several deltas hands them over one task switch at a time.
+MESSAGE_QUEUE = 16
 
 
 class UpstreamUnavailable(Exception):
@@ -205,6 +208,7 @@ class WebSocketConnector:
                         extra_headers=headers,
                         max_message_size=MAX_UPSTREAM_MESSAGE,
                         receive_buffer_size=RECEIVE_BUFFER,
+                        message_queue_size=MESSAGE_QUEUE,
                     )
                 task_status.started(WebSocketUpstream(ws))
                 started = True
