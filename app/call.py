@@ -176,6 +176,15 @@ class Call:
             nursery.start_soon(self._close_browser)
             nursery.start_soon(self._close_upstream)
             nursery.start_soon(self._save)
+        log.info(
+            "Session %s closed after %.1f s: %d frames from the browser, %d from the model, "
+            "conversation %s",
+            self.session_id,
+            self.clock() - self.started_at,
+            self.frames_from_browser,
+            self.frames_from_upstream,
+            self.outcome or "not saved in time",
+        )
 
     async def _close_browser(self) -> None:
         if self._close is not None:

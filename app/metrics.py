@@ -36,6 +36,16 @@ class RelayCollector(Collector):
         yield GaugeMetricFamily(
             "relay_draining", "1 while the server is shutting down", value=int(registry.draining)
         )
+        yield CounterMetricFamily(
+            "relay_frames_from_browser",
+            "Frames received from browsers by calls that have ended",
+            value=registry.frames_from_browser,
+        )
+        yield CounterMetricFamily(
+            "relay_frames_from_upstream",
+            "Frames received from the model by calls that have ended",
+            value=registry.frames_from_upstream,
+        )
         recorder = relay.recorder
         if recorder is None:
             return

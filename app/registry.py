@@ -25,6 +25,9 @@ class CallRegistry:
     draining: bool = False
     calls_started: int = 0
     calls_refused: int = 0
+    # Frames relayed by calls that have ended (summed at each call's end, not per frame).
+    frames_from_browser: int = 0
+    frames_from_upstream: int = 0
     _live: dict[str, Call] = attrs.field(factory=dict)
     _all_ended: trio.Event = attrs.field(factory=trio.Event)
 
@@ -58,6 +61,8 @@ class CallRegistry:
             yield
         finally:
             del self._live[call.session_id]
+            self.frames_from_browser += call.frames_from_browser
+            self.frames_from_upstream += call.frames_from_upstream
             if not self._live:
                 self._all_ended.set()
 

@@ -106,6 +106,13 @@ async def test_health_readiness_and_metrics(tmp_path: Path) -> None:
             metrics = (await api.get("/metrics")).text
             assert "relay_conversations_saved_total 1.0" in metrics
             assert "relay_active_calls 0.0" in metrics
+            frames = {
+                line.split()[0]: float(line.split()[1])
+                for line in metrics.splitlines()
+                if line.startswith("relay_frames_from_")
+            }
+            assert frames["relay_frames_from_browser_total"] >= 2  # item.create, response.create
+            assert frames["relay_frames_from_upstream_total"] > 5
             relay.app.relay.registry.draining = True
             draining = await api.get("/readyz")
             assert draining.status_code == 503
