@@ -147,8 +147,8 @@ class Client:
             if event["type"] == event_type:
                 return events
 
-    async def say(self, text: str) -> list[dict[str, Any]]:
-        """A typed user turn and the model's whole response to it."""
+    async def type_text(self, text: str) -> None:
+        """Add a typed user message to the conversation (no response asked for)."""
         await self.send(
             {
                 "type": "conversation.item.create",
@@ -159,6 +159,10 @@ class Client:
                 },
             }
         )
+
+    async def say(self, text: str) -> list[dict[str, Any]]:
+        """A typed user turn and the model's whole response to it."""
+        await self.type_text(text)
         await self.send({"type": "response.create"})
         return await self.receive_until("response.done")
 

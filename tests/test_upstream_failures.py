@@ -66,16 +66,7 @@ async def test_upstream_refusing_is_upstream_unavailable(tmp_path: Path) -> None
         async with running_relay(settings) as relay:
             async with connect(relay, customer_id="refused") as client:
                 # Sent before the upstream answered: queued, and still part of the record.
-                await client.send(
-                    {
-                        "type": "conversation.item.create",
-                        "item": {
-                            "type": "message",
-                            "role": "user",
-                            "content": [{"type": "input_text", "text": GREETING}],
-                        },
-                    }
-                )
+                await client.type_text(GREETING)
                 events, code = await end_of_call(client)
             await relay.wait_calls_ended()
             [doc] = await relay.documents()
@@ -153,16 +144,7 @@ async def test_frames_sent_before_the_upstream_answers_are_not_lost(tmp_path: Pa
         async with running_relay(settings) as relay:
             relay.app.relay.connector = SlowConnector(relay.app.relay.connector, gate)
             async with connect(relay) as client:
-                await client.send(
-                    {
-                        "type": "conversation.item.create",
-                        "item": {
-                            "type": "message",
-                            "role": "user",
-                            "content": [{"type": "input_text", "text": GREETING}],
-                        },
-                    }
-                )
+                await client.type_text(GREETING)
                 await client.send({"type": "response.create"})
                 await trio.testing.wait_all_tasks_blocked()
                 gate.set()
