@@ -18,6 +18,7 @@ import attrs
 
 SIMULATOR = "simulator"
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+_LOG_FORMATS = ("TEXT", "JSON")
 
 T = TypeVar("T")
 
@@ -57,6 +58,11 @@ class Settings:
     input_transcription_model: str = "gpt-4o-mini-transcribe"
     voice: str = "alloy"
     tool_timeout: float = 10.0
+    workers: int = 1
+    log_format: str = "text"
+    max_frame_rate: float = 250.0
+    max_calls_per_customer: int = 5
+    redact_pii: bool = True
 
     @property
     def uses_simulator(self) -> bool:
@@ -106,6 +112,15 @@ class Settings:
             ),
             voice=reader.text("REALTIME_VOICE", "alloy"),
             tool_timeout=reader.seconds("TOOL_TIMEOUT", 10.0),
+            workers=reader.number("WORKERS", 1, int, minimum=1, maximum=256),
+            log_format=reader.choice("LOG_FORMAT", "TEXT", _LOG_FORMATS).lower(),
+            max_frame_rate=float(
+                reader.number("MAX_FRAME_RATE", 250.0, float, minimum=1, maximum=100_000)
+            ),
+            max_calls_per_customer=reader.number(
+                "MAX_CALLS_PER_CUSTOMER", 5, int, minimum=1, maximum=100_000
+            ),
+            redact_pii=reader.flag("REDACT_PII", True),
         )
         settings._check_upstream()
         if settings.call_token_secret is not None and len(settings.call_token_secret) < 32:

@@ -24,6 +24,28 @@ def test_defaults_are_the_embedded_setup() -> None:
     assert settings.max_calls == 500
     assert settings.ws_compression is False
     assert (settings.call_idle_timeout, settings.save_timeout) == (30.0, 10.0)
+    assert settings.workers == 1
+    assert settings.log_format == "text"
+    assert settings.max_frame_rate == 250.0
+    assert settings.max_calls_per_customer == 5
+    assert settings.redact_pii is True
+
+
+def test_the_scale_and_compliance_settings_are_parsed() -> None:
+    settings = Settings.from_env(
+        {
+            "WORKERS": "2",
+            "LOG_FORMAT": "json",
+            "MAX_FRAME_RATE": "100",
+            "MAX_CALLS_PER_CUSTOMER": "3",
+            "REDACT_PII": "off",
+        }
+    )
+    assert settings.workers == 2
+    assert settings.log_format == "json"
+    assert settings.max_frame_rate == 100.0
+    assert settings.max_calls_per_customer == 3
+    assert settings.redact_pii is False
 
 
 def test_values_are_parsed() -> None:
@@ -71,6 +93,11 @@ def test_simulator_literal_selects_the_simulator() -> None:
         ({"AZURE_OPENAI_ENDPOINT": "ftp://x"}, "AZURE_OPENAI_ENDPOINT must be an https"),
         ({"AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com/"}, "AZURE_OPENAI_DEPLOYMENT"),
         ({"CALL_TOKEN_SECRET": "short"}, "CALL_TOKEN_SECRET must be at least 32"),
+        ({"WORKERS": "0"}, "WORKERS must be at least 1"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be one of TEXT, JSON"),
+        ({"MAX_FRAME_RATE": "0"}, "MAX_FRAME_RATE must be at least 1"),
+        ({"MAX_CALLS_PER_CUSTOMER": "many"}, "MAX_CALLS_PER_CUSTOMER must be a whole number"),
+        ({"REDACT_PII": "sometimes"}, "REDACT_PII must be true or false"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:
