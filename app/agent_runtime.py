@@ -9,11 +9,12 @@ only (control events; audio never comes here):
 * `from_upstream` — an upstream event before it reaches the browser: function-call events are
   withheld, session events lose their instructions and tools, and function calls are started.
 
-Tools run in the call's nursery (so they end with the call), each under ``TOOL_TIMEOUT`` and at
-most `MAX_CONCURRENT_TOOLS` at a time: the upstream task only starts them, so audio keeps
-flowing while a tool works.  A tool that raises or times out answers the model with an error
-output and the call goes on.  A hand-off (``transfer_to_<agent>``) is performed by the relay:
-a ``session.update`` with the new agent's instructions and tools, then the function output.
+Tools run as supervised tasks of the call (so they end with the call), each under
+``TOOL_TIMEOUT`` and at most `MAX_CONCURRENT_TOOLS` at a time: the upstream task only starts
+them, so audio keeps flowing while a tool works.  A tool that raises or times out answers the
+model with an error output and the call goes on.  A hand-off (``transfer_to_<agent>``) is
+performed by the relay: a ``session.update`` with the new agent's instructions and tools, then
+the function output.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 
 MAX_CONCURRENT_TOOLS = 4
 SendUpstream = Callable[[str], Awaitable[None]]
+#: Starts a task in the call, under the call's supervisor.
+Spawn = Callable[..., None]
 
 
 @attrs.define(eq=False)
@@ -96,15 +99,20 @@ class AgentRuntime:
     # -- upstream -> browser -------------------------------------------------------------------
 
     def from_upstream(
-        self, event: dict[str, Any], nursery: trio.Nursery, send: SendUpstream
+        self, event: dict[str, Any], spawn: Spawn, send: SendUpstream
     ) -> dict[str, Any] | None:
-        """Act on an upstream event; the event the browser gets instead, or None for nothing."""
+        """Act on an upstream event; the event the browser gets instead, or None for nothing.
+
+        Work it starts (a tool, a ``response.create``) goes through ``spawn``, which runs it as
+        a task of the call under the call's supervisor: a model that goes away mid-tool ends
+        the call with the upstream's reason, like any other task noticing it.
+        """
         actions = self.calls.observe(event)
         for action in actions:
             if isinstance(action, RunTool):
-                nursery.start_soon(self._run, action, send)
+                spawn(self._run, action, send)
             else:
-                nursery.start_soon(send, RESPONSE_CREATE)
+                spawn(send, RESPONSE_CREATE)
         if FunctionCalls.is_private(event):
             return None
         kind = event.get("type")

@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 MAX_PENDING_FRAMES = 256
 # On top of SAVE_TIMEOUT: time for the spool write if the store write failed or timed out.
 SPOOL_MARGIN = 5.0
+# How long a task whose send found the upstream broken waits for the reader's verdict.
+READER_VERDICT_TIMEOUT = 1.0
 
 @attrs.frozen
 class CallLimits:
@@ -155,9 +157,24 @@ class Call:
         """Run one of the call's tasks; a bug ends the call as ``server_crash``, logged once."""
         try:
             await task(*args)
+        except UpstreamClosed as exc:
+            # Whichever task notices the model going away (the reader, or a send made for the
+            # browser or for a tool) ends the call with the upstream's reason.
+            if not exc.clean and task != self._upstream_task:
+                await self._defer_to_reader()
+            await self._upstream_ended(exc)
         except Exception:
             log.exception("Session %s: unexpected error in %s", self.session_id, task.__name__)
             self.end(DisconnectReason.SERVER_CRASH)
+
+    async def _defer_to_reader(self) -> None:
+        """Give the upstream reader a moment to deliver the model's own close.
+
+        A send that finds the connection broken only knows "no close frame" (1006), yet the
+        model's close frame may be sitting behind messages the reader has not handed over yet:
+        the reader's verdict (it ends the call, cancelling this wait) is the true one.
+        """
+        await trio.sleep(READER_VERDICT_TIMEOUT)
 
     # -- the logging-shutdown task -----------------------------------------------------------------
 
@@ -360,6 +377,11 @@ class Call:
                 text = view
             await browser.send_text(text)
 
+    def _spawn(self, task: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """Start work done on the model's behalf (tools, sends) as a supervised call task."""
+        assert self._nursery is not None
+        self._nursery.start_soon(self._supervise, task, *args)
+
     def _observe_upstream(self, text: str, upstream: Upstream) -> str | None:
         """The careful path for control events; the text the browser gets, or None."""
         try:
@@ -370,8 +392,7 @@ class Call:
         if not isinstance(event, dict):
             return text
         self.tracker.observe_upstream(event, self.clock())
-        assert self._nursery is not None
-        view = self.agent.from_upstream(event, self._nursery, upstream.send)
+        view = self.agent.from_upstream(event, self._spawn, upstream.send)
         if view is None:
             return None
         return text if view is event else json.dumps(view)

@@ -186,7 +186,8 @@ class WebSocketConnector:
         secure = parts.scheme == "wss"
         host = parts.hostname or ""
         port = parts.port or (443 if secure else 80)
-        resource = parts.path + (f"?{parts.query}" if parts.query else "")
+        # An HTTP request target is never empty: a URL with no path means "/".
+        resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         stream: trio.abc.Stream | None = None
         started = False
         try:

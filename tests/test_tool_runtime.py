@@ -24,6 +24,7 @@ from app.call import Call, CallLimits
 from app.dialect import Dialect
 from app.session_config import SessionSettings
 from app.tools import Tool, ToolRegistry
+from app.upstream import UpstreamClosed
 
 TOOL_TIMEOUT = 10.0
 
@@ -107,8 +108,12 @@ class ScriptedModel:
 class ScriptedUpstream:
     to_model: trio.MemorySendChannel[str]
     from_model: trio.MemoryReceiveChannel[str]
+    #: Set by a test: the connection is broken, and sends fail with this close code.
+    broken: int | None = None
 
     async def send(self, text: str) -> None:
+        if self.broken is not None:
+            raise UpstreamClosed(self.broken)
         await self.to_model.send(text)
 
     async def receive(self) -> str:
@@ -135,11 +140,20 @@ class Harness:
     browser_in: trio.MemorySendChannel[dict[str, Any]]
     browser_out: trio.MemoryReceiveChannel[dict[str, Any]]
     recorder: FakeRecorder
+    upstream: ScriptedUpstream
 
     async def browser_receives(self) -> dict[str, Any]:
         message = await self.browser_out.receive()
         event: dict[str, Any] = json.loads(message["text"])
         return event
+
+
+USER_ITEM = {
+    "id": "u1",
+    "type": "message",
+    "role": "user",
+    "content": [{"type": "input_text", "text": "I want to buy."}],
+}
 
 
 @asynccontextmanager
@@ -149,12 +163,13 @@ async def scripted_call() -> AsyncIterator[Harness]:
     browser_in, receive = trio.open_memory_channel[dict[str, Any]](100)
     send, browser_out = trio.open_memory_channel[dict[str, Any]](100)
     recorder = FakeRecorder()
+    upstream = ScriptedUpstream(to_model, from_model)
     call = Call(
         session_id="s1",
         customer_id="c1",
         receive=receive.receive,
         browser=BrowserSocket(send.send),
-        connector=ScriptedConnector(ScriptedUpstream(to_model, from_model)),
+        connector=ScriptedConnector(upstream),
         recorder=recorder,  # type: ignore[arg-type]
         limits=CallLimits(
             idle_timeout=3600,
@@ -173,7 +188,7 @@ async def scripted_call() -> AsyncIterator[Harness]:
         first = await model.received()
         assert first["type"] == "session.update"
         assert first["session"]["instructions"] == "Root instructions."
-        yield Harness(call, model, browser_in, browser_out, recorder)
+        yield Harness(call, model, browser_in, browser_out, recorder, upstream)
         await browser_in.send({"type": "websocket.disconnect", "code": 1000})
 
 
@@ -279,16 +294,7 @@ async def test_hand_off_updates_the_session_and_the_record(
     autojump_clock: trio.abc.Clock,
 ) -> None:
     async with scripted_call() as h:
-        await h.model.say(
-            type="conversation.item.added",
-            previous_item_id=None,
-            item={
-                "id": "u1",
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "I want to buy."}],
-            },
-        )
+        await h.model.say(type="conversation.item.added", previous_item_id=None, item=USER_ITEM)
         await response(h.model, "r1", ("c1", "transfer_to_sales", "{}"))
         update = await h.model.received()
         assert update["type"] == "session.update"
@@ -301,3 +307,34 @@ async def test_hand_off_updates_the_session_and_the_record(
     [doc] = h.recorder.documents
     assert doc["metadata"]["agents_used"] == ["root", "sales"]
     assert doc["metadata"]["tools_called"] == []
+
+
+async def test_the_model_going_away_while_a_tool_runs_ends_the_call_with_its_reason(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """The tool's answer is the first to notice: the call ends as upstream_error, not a crash."""
+    async with scripted_call() as h:
+        await h.model.say(type="conversation.item.added", previous_item_id=None, item=USER_ITEM)
+        await response(h.model, "r1", ("c1", "slow_tool", "{}"))
+        await trio.testing.wait_all_tasks_blocked()
+        h.upstream.broken = 1006  # no close frame; the reader keeps waiting
+        with trio.fail_after(60):
+            await h.call.ended.wait()
+        assert h.call.reason is not None
+        assert h.call.reason.value == "upstream_error"
+        assert h.call.outcome == "stored"
+    [doc] = h.recorder.documents
+    assert doc["disconnect_reason"] == "upstream_error"
+
+
+async def test_a_transfer_to_an_unknown_agent_is_refused_and_not_recorded(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    async with scripted_call() as h:
+        await h.model.say(type="conversation.item.added", previous_item_id=None, item=USER_ITEM)
+        await response(h.model, "r1", ("c1", "transfer_to_nowhere", "{}"))
+        output = json.loads((await h.model.received())["item"]["output"])
+        assert "no tool named 'transfer_to_nowhere'" in output["error"]
+        assert h.call.agent.agent.name == "root"
+    [doc] = h.recorder.documents
+    assert doc["metadata"]["agents_used"] == ["root"]

@@ -93,10 +93,11 @@ EXPECTED = {
         assistant("It arrives on Friday, and order 67890 is being packed."),
         tools=("lookup_order", "get_delivery_date"),
     ),
+    # The recording holds the model's transfer_to_sales call, but not the relay performing it:
+    # a requested hand-off is not a hand-off (test_a_handoff_is_recorded_only_when_performed).
     "handoff": expected(
         user("I'd like to buy the premium plan."),
         assistant("Hi, this is sales. I can set up the premium plan for you."),
-        agents=("root", "sales"),
     ),
     # Text echoed by the upstream (matched by text, then by client id), a reply cut off
     # mid-stream (partial text kept) and a client item the upstream never echoed.
@@ -412,6 +413,16 @@ def test_tools_are_unique_in_order_of_first_use_and_exclude_handoffs() -> None:
     assert record.tools_called == ("lookup_order", "refund")
     assert record.agents_used == ("triage", "sales", "support")
     assert record.initial_agent == "triage"
+
+
+def test_a_handoff_is_recorded_only_when_performed() -> None:
+    tracker = ConversationTracker(initial_agent="root")
+    tracker.observe_upstream(call_done("transfer_to_nowhere"), 1.0)  # refused by the relay
+    assert tracker.record().agents_used == ("root",)
+    tracker.observe_upstream(call_done("transfer_to_sales"), 2.0)
+    assert tracker.record().agents_used == ("root",)
+    tracker.observe_handoff("sales", 2.1)
+    assert tracker.record().agents_used == ("root", "sales")
 
 
 def test_function_name_announced_after_the_arguments_are_done() -> None:

@@ -187,3 +187,17 @@ async def test_model_process_killed_mid_call_is_upstream_error(tmp_path: Path) -
     assert events[-1]["error"]["code"] == "upstream_error"
     assert doc["disconnect_reason"] == "upstream_error"
     assert [m["sender"] for m in doc["messages"]] == ["user", "assistant"]
+
+
+async def test_an_upstream_url_without_a_path_dials_the_root(tmp_path: Path) -> None:
+    """``ws://host:port`` (no path) is a request for ``/``, not an empty request target."""
+    async with simulator() as sim_port:
+        settings = relay_settings(tmp_path, upstream_url=f"ws://127.0.0.1:{sim_port}")
+        async with running_relay(settings) as relay:
+            async with connect(relay) as client:
+                turn = await client.say(GREETING)
+                await client.hang_up()
+            await relay.wait_calls_ended()
+            [doc] = await relay.documents()
+    assert turn[-1]["response"]["status"] == "completed"
+    assert doc["disconnect_reason"] == "user_hangup"

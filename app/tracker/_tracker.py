@@ -160,8 +160,8 @@ class ConversationTracker:
     def observe_handoff(self, agent: str, at: float) -> None:
         """Record a hand-off to ``agent`` that the relay performed.
 
-        Function calls named ``transfer_to_<agent>`` are hand-offs too and are recorded without
-        this call; recording the same agent twice is harmless, as ``agents_used`` is unique.
+        The only way a hand-off enters the record: a ``transfer_to_<agent>`` function call is
+        only a request, which the relay may refuse.  ``agents_used`` is unique.
         """
         self._handoff(agent)
 
@@ -209,10 +209,11 @@ class ConversationTracker:
             self._touch()
 
     def _tool_called(self, name: str) -> None:
-        agent = name.removeprefix(TRANSFER_PREFIX)
-        if agent != name:
-            self._handoff(agent)
-        elif name not in self._tools:
+        if name.startswith(TRANSFER_PREFIX):
+            # A hand-off request, not a tool.  Whether it happens is the relay's decision (the
+            # agent may not exist): it reports the ones it performs through observe_handoff.
+            return
+        if name not in self._tools:
             self._tools.append(name)
             self._touch()
 
