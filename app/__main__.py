@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import trio
 from hypercorn.utils import LifespanFailureError
 
 from app.application import create_app
+from app.logging_setup import configure_logging
 from app.server import serve, tune_garbage_collector
 from app.settings import Settings, SettingsError
 
@@ -19,10 +19,7 @@ def main() -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.logging_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings)
     app = create_app(settings)
     tune_garbage_collector()
     try:

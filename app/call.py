@@ -38,10 +38,12 @@ import trio
 
 from app.agent_runtime import AgentRuntime
 from app.agents import AgentCatalog
-from app.browser import BrowserSocket, Receive
+from app.browser import CLOSE_TIMEOUT, BrowserSocket, Receive
 from app.close_codes import CLOSE_FOR_REASON, reason_for_client_close
 from app.document import DisconnectReason, build_document
 from app.frames import audio_delta_facts, is_plain_audio_append, utf8_length_exceeds
+from app.logging_setup import current_session
+from app.rate_limit import FrameRateLimit
 from app.session_config import SessionSettings
 from app.store.recorder import DurableRecorder
 from app.tracker import ConversationTracker
@@ -65,6 +67,7 @@ class CallLimits:
     checkpoint_interval: float
     max_frame_bytes: int
     tool_timeout: float = 10.0
+    max_frame_rate: float = 250.0
 
 
 @attrs.define(eq=False)
@@ -133,6 +136,7 @@ class Call:
     async def run(self) -> None:
         """Relay until the call ends, then close both sides and save; returns after the save."""
         self.started_at = self.last_client_frame_at = self.clock()
+        current_session.set(self.session_id)  # every task of the call inherits it
         log.info(
             "Starting session %s for customer %s via %s",
             self.session_id,
@@ -204,10 +208,23 @@ class Call:
         )
 
     async def _close_browser(self) -> None:
-        if self._close is not None:
+        if self._close is not None and not self.browser.closed:
             await self.browser.close(*self._close)
+            await self._await_browser_close()
         else:
             self.browser.mark_gone()
+
+    async def _await_browser_close(self) -> None:
+        """Read (and drop) what the browser still sends until it answers our close frame.
+
+        The closing handshake: frames the browser sent before it saw our close are still on
+        their way.  Left unread, the socket is closed with data in its buffer, the kernel
+        answers with a reset, and the browser may never read our close frame and its code
+        (a flooding browser would see 1006 instead of 1008).
+        """
+        with trio.move_on_after(CLOSE_TIMEOUT):
+            while (await self.receive())["type"] != "websocket.disconnect":
+                pass
 
     async def _close_upstream(self) -> None:
         if self._connected is not None:
@@ -247,6 +264,7 @@ class Call:
     async def _client_task(self) -> None:
         receive = self.receive
         limit = self.limits.max_frame_bytes
+        rate = FrameRateLimit(self.limits.max_frame_rate)
         while True:
             message = await receive()
             kind = message["type"]
@@ -256,8 +274,11 @@ class Call:
                 return
             if kind != "websocket.receive":
                 continue
-            self.last_client_frame_at = self.clock()
+            self.last_client_frame_at = now = self.clock()
             self.frames_from_browser += 1
+            if not rate.allow(now):
+                await self._reject_flood()
+                return
             text = message.get("text")
             if text is None:
                 await self._reject_binary(message.get("bytes") or b"", limit)
@@ -316,6 +337,17 @@ class Call:
             f"A frame larger than MAX_FRAME_BYTES ({limit} bytes) ends the call.",
         )
         self.end(DisconnectReason.PROTOCOL_ERROR, (1009, "frame too large"))
+
+    async def _reject_flood(self) -> None:
+        rate = self.limits.max_frame_rate
+        log.warning(
+            "Session %s: more than %g frames a second; ending the call", self.session_id, rate
+        )
+        await self.browser.send_error(
+            "rate_limit_exceeded",
+            f"More than MAX_FRAME_RATE ({rate:g}) frames a second ends the call.",
+        )
+        self.end(DisconnectReason.PROTOCOL_ERROR, (1008, "too many frames"))
 
     async def _queue_until_connected(self, text: str) -> None:
         if len(self._pending) >= MAX_PENDING_FRAMES:

@@ -41,22 +41,22 @@ class RealtimeEndpoint:
             checkpoint_interval=s.checkpoint_interval,
             max_frame_bytes=s.max_frame_bytes,
             tool_timeout=s.tool_timeout,
+            max_frame_rate=s.max_frame_rate,
         )
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
-        recorder = self.relay.recorder
         try:
-            if recorder is None:
+            if not self.relay.ready:
                 raise Refused("the server is still starting")
             customer_id = self._admit(scope)
         except AuthError as exc:
             await _refuse(send, exc.status, str(exc))
             return
         except Refused as exc:
-            await _refuse(send, 503, str(exc))
+            await _refuse(send, exc.status, str(exc))
             return
         call = Call(
             session_id=uuid.uuid4().hex,
@@ -64,7 +64,7 @@ class RealtimeEndpoint:
             receive=receive,
             browser=BrowserSocket(send),
             connector=self.relay.connector,
-            recorder=recorder,
+            recorder=self.relay.recorder,
             limits=self.limits,
             catalog=self.relay.catalog,
             session_settings=SessionSettings(
@@ -85,7 +85,7 @@ class RealtimeEndpoint:
             raise AuthError(403, f"origin {headers.get('origin')!r} is not allowed")
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         customer_id = customer_for_call(query, settings.call_token_secret)
-        self.relay.registry.check_admission()
+        self.relay.registry.check_admission(customer_id)
         return customer_id
 
 

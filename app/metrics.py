@@ -47,8 +47,6 @@ class RelayCollector(Collector):
             value=registry.frames_from_upstream,
         )
         recorder = relay.recorder
-        if recorder is None:
-            return
         for name, help_text, value in (
             (
                 "relay_conversations_saved",
@@ -76,6 +74,26 @@ class RelayCollector(Collector):
             yield CounterMetricFamily(name, help_text, value=value)
         yield GaugeMetricFamily(
             "relay_spool_pending", "Documents waiting in the spool", value=recorder.pending_count()
+        )
+        health = recorder.spool_health
+        yield GaugeMetricFamily(
+            "relay_spool_writable",
+            "1 while the spool can be written (0: a store failure now loses conversations)",
+            value=int(health.writable),
+        )
+        yield CounterMetricFamily(
+            "relay_spool_write_failures",
+            "Spool writes that failed (disk full, directory unwritable)",
+            value=health.failures,
+        )
+        yield CounterMetricFamily(
+            "relay_conversations_lost",
+            "Documents neither the store nor the spool took",
+            value=recorder.lost,
+        )
+        store = relay.store
+        yield GaugeMetricFamily(
+            "relay_store_open", "1 once the store has been opened", value=int(store.is_open)
         )
         yield GaugeMetricFamily(
             "relay_last_save_seconds",

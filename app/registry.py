@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,12 +17,21 @@ log = logging.getLogger(__name__)
 
 
 class Refused(Exception):
-    """A new call cannot be admitted; ``str()`` says why (shown to the browser as HTTP 503)."""
+    """A new call cannot be admitted; ``str()`` says why, ``status`` is the HTTP answer.
+
+    503 when this process cannot take a call (shutting down, at ``MAX_CALLS``): another
+    instance can.  429 when the caller's customer id already holds ``MAX_CALLS_PER_CUSTOMER``.
+    """
+
+    def __init__(self, message: str, status: int = 503) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @attrs.define(eq=False)
 class CallRegistry:
     max_calls: int
+    max_calls_per_customer: int = 5
     draining: bool = False
     calls_started: int = 0
     calls_refused: int = 0
@@ -29,6 +39,7 @@ class CallRegistry:
     frames_from_browser: int = 0
     frames_from_upstream: int = 0
     _live: dict[str, Call] = attrs.field(factory=dict)
+    _per_customer: Counter[str] = attrs.field(factory=Counter)
     _all_ended: trio.Event = attrs.field(factory=trio.Event)
 
     def __attrs_post_init__(self) -> None:
@@ -41,19 +52,34 @@ class CallRegistry:
     def calls(self) -> list[Call]:
         return list(self._live.values())
 
-    def check_admission(self) -> None:
-        """Raise `Refused` if a new call may not start now."""
+    def check_admission(self, customer_id: str | None = None) -> None:
+        """Raise `Refused` if a new call (of ``customer_id``, if known) may not start now.
+
+        Calls without a customer id are bounded by ``max_calls`` only.
+        """
         if self.draining:
             self.calls_refused += 1
             raise Refused("the server is shutting down")
         if len(self._live) >= self.max_calls:
             self.calls_refused += 1
             raise Refused(f"the server is at its limit of {self.max_calls} calls")
+        if customer_id is not None:
+            held = self._per_customer[customer_id]
+            if held >= self.max_calls_per_customer:
+                self.calls_refused += 1
+                raise Refused(
+                    f"customer {customer_id!r} already has {held} live calls "
+                    f"(MAX_CALLS_PER_CUSTOMER={self.max_calls_per_customer})",
+                    status=429,
+                )
 
     @contextmanager
     def registered(self, call: Call) -> Iterator[None]:
         """Count ``call`` as live for the duration of the ``with`` block."""
         self._live[call.session_id] = call
+        customer = call.customer_id
+        if customer is not None:
+            self._per_customer[customer] += 1
         self.calls_started += 1
         if self._all_ended.is_set():
             self._all_ended = trio.Event()
@@ -61,6 +87,10 @@ class CallRegistry:
             yield
         finally:
             del self._live[call.session_id]
+            if customer is not None:
+                self._per_customer[customer] -= 1
+                if not self._per_customer[customer]:
+                    del self._per_customer[customer]
             self.frames_from_browser += call.frames_from_browser
             self.frames_from_upstream += call.frames_from_upstream
             if not self._live:

@@ -18,6 +18,7 @@ from app.agents import AgentCatalog, load_catalog
 from app.registry import CallRegistry
 from app.settings import Settings
 from app.store.base import ConversationStore
+from app.store.deferred import DeferredStore
 from app.store.factory import open_store
 from app.store.recorder import DurableRecorder
 from app.store.spool import Spool
@@ -38,35 +39,62 @@ def make_connector(settings: Settings) -> UpstreamConnector:
 
 StoreFactory = Callable[[Settings], Awaitable[ConversationStore]]
 
+#: How long start-up waits for the store's first answer before serving calls without it.
+STORE_STARTUP_WAIT = 5.0
+#: Bound on closing the store at shutdown (requests in flight finish first).
+STORE_CLOSE_TIMEOUT = 5.0
+
 
 @attrs.define(eq=False)
 class Relay:
+    """The process-wide parts.  The store and recorder exist from construction; the store's
+    back end is opened by `start` (in the background if it is not reachable)."""
+
     settings: Settings
     connector: UpstreamConnector
     registry: CallRegistry
     catalog: AgentCatalog
     store_factory: StoreFactory = open_store
-    store: ConversationStore | None = None
-    recorder: DurableRecorder | None = None
+    store: DeferredStore = attrs.field(init=False)
+    recorder: DurableRecorder = attrs.field(init=False)
     ready: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        self.store = DeferredStore(
+            opener=self._open_store, name=self.settings.store_kind, on_open=self._store_opened
+        )
+        self.recorder = DurableRecorder(
+            store=self.store,
+            spool=Spool(self.settings.data_dir / "spool"),
+            save_timeout=self.settings.save_timeout,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Relay:
         return cls(
             settings=settings,
             connector=make_connector(settings),
-            registry=CallRegistry(max_calls=settings.max_calls),
+            registry=CallRegistry(
+                max_calls=settings.max_calls,
+                max_calls_per_customer=settings.max_calls_per_customer,
+            ),
             catalog=load_catalog(default_registry()),
         )
 
+    async def _open_store(self) -> ConversationStore:
+        return await self.store_factory(self.settings)
+
+    def _store_opened(self) -> None:
+        self.recorder.wake()
+
     async def start(self, nursery: trio.Nursery) -> None:
-        """Open the store, recover crashed calls, start the flusher in ``nursery``."""
-        self.store = await self.store_factory(self.settings)
-        spool = Spool(self.settings.data_dir / "spool")
-        self.recorder = DurableRecorder(
-            store=self.store, spool=spool, save_timeout=self.settings.save_timeout
-        )
+        """Recover crashed calls, start the flusher and the store's opener in ``nursery``.
+
+        Raises `StoreUnusableError` only for a store error that retrying cannot fix; an
+        unreachable store is retried in the background while calls are served and spooled.
+        """
         await self.recorder.recover()
+        await nursery.start(self.store.keep_opening, STORE_STARTUP_WAIT)
         await nursery.start(self.recorder.run_flusher)
         self.ready = True
 
@@ -74,6 +102,5 @@ class Relay:
         """End live calls (``server_shutdown``), wait for their saves, close the store."""
         self.ready = False
         await self.registry.drain(self.settings.shutdown_grace)
-        if self.store is not None:
-            with trio.CancelScope(shield=True), trio.move_on_after(5):
-                await self.store.aclose()
+        with trio.CancelScope(shield=True), trio.move_on_after(STORE_CLOSE_TIMEOUT):
+            await self.store.aclose()

@@ -21,10 +21,12 @@ from quart_trio import QuartTrio
 from app.admin_api import create_admin_api
 from app.metrics import metrics_registry, render
 from app.relay import Relay
-from app.store.base import StoreError
 
 STATIC = Path(__file__).parent / "static"
+#: Bound on the store ping whose result `/readyz` reports (in its body, never its status).
 READY_TIMEOUT = 2.0
+#: A store ping older than this is repeated by the next `/readyz`.
+STORE_PROBE_MAX_AGE = 10.0
 
 # A Host header we are willing to repeat in the policy: a name or address, and a port.
 _HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
@@ -98,17 +100,34 @@ def create_web(relay: Relay) -> QuartTrio:
 
     @web.get("/readyz")
     async def readyz() -> Response:
-        if relay.registry.draining:
-            return _json({"ready": False, "reason": "draining"}, 503)
-        if not relay.ready or relay.store is None:
-            return _json({"ready": False, "reason": "starting"}, 503)
-        try:
-            with trio.fail_after(READY_TIMEOUT):
-                await relay.store.ping()
-        except (StoreError, trio.TooSlowError) as exc:
-            reason = str(exc) or "store did not answer in time"
-            return _json({"ready": False, "reason": f"store: {reason}"}, 503)
-        return _json({"ready": True, "store": relay.store.name})
+        """Whether this process takes calls; the store's and spool's state are in the body only.
+
+        A store outage must never take the voice down: the spool keeps every conversation, so
+        a load balancer draining on this answer must not see the store at all.
+        """
+        registry = relay.registry
+        if registry.draining:
+            reason = "draining"
+        elif not relay.ready:
+            reason = "starting"
+        elif registry.active >= registry.max_calls:
+            reason = f"at its limit of {registry.max_calls} calls"
+        else:
+            reason = None
+        with trio.move_on_after(READY_TIMEOUT) as probe:
+            await relay.store.probe(max_age=STORE_PROBE_MAX_AGE)
+        if probe.cancelled_caught:
+            relay.store.probe_timed_out(READY_TIMEOUT)
+        body: dict[str, Any] = {
+            "ready": reason is None,
+            "active_calls": registry.active,
+            "max_calls": registry.max_calls,
+            "store": relay.store.status(),
+            "spool": relay.recorder.spool_status(),
+        }
+        if reason is not None:
+            body["reason"] = reason
+        return _json(body, 200 if reason is None else 503)
 
     @web.get("/metrics")
     async def prometheus() -> Response:

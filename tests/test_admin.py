@@ -102,7 +102,12 @@ async def test_health_readiness_and_metrics(tmp_path: Path) -> None:
             assert (await api.get("/healthz")).json() == {"status": "ok"}
             ready = await api.get("/readyz")
             assert ready.status_code == 200
-            assert ready.json()["store"] == "sqlite"
+            body = ready.json()
+            assert body["ready"] is True
+            assert body["store"]["name"] == "sqlite"
+            assert (body["store"]["state"], body["store"]["reachable"]) == ("open", True)
+            assert body["spool"]["writable"] is True
+            assert body["spool"]["pending"] == 0
             metrics = (await api.get("/metrics")).text
             assert "relay_conversations_saved_total 1.0" in metrics
             assert "relay_active_calls 0.0" in metrics

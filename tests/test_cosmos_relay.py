@@ -46,7 +46,9 @@ async def test_admin_api_readiness_and_request_charges_on_cosmos(
             export = await api.get("/api/admin/export")
             metrics = (await api.get("/metrics")).text
 
-    assert ready == {"ready": True, "store": "cosmos"}
+    assert ready["ready"] is True
+    assert ready["store"]["name"] == "cosmos"
+    assert (ready["store"]["state"], ready["store"]["reachable"]) == ("open", True)
     assert dashboard["ai_conversations_count"] == 3
     assert dashboard["store"] == "cosmos"
 

@@ -306,16 +306,40 @@ async def test_unshielded_save_that_is_cancelled_still_spools(spool: Spool) -> N
     assert entry.overwrite is True
 
 
-async def test_save_raises_when_store_and_spool_both_fail(
+async def test_save_reports_lost_when_store_and_spool_both_fail(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     root = tmp_path / "not-a-dir"
     root.write_text("")
     recorder = DurableRecorder(FakeStore(fail_next=1), Spool(root), SAVE_TIMEOUT)
-    with trio.fail_after(GUARD), pytest.raises(OSError):
-        await recorder.save(make_doc("s1"))
+    with trio.fail_after(GUARD):
+        assert await recorder.save(make_doc("s1")) == "lost"
     assert any("it is lost" in m for m in caplog.messages)
-    assert recorder.spooled == 0
+    assert (recorder.spooled, recorder.lost) == (0, 1)
+    status = recorder.spool_status()
+    assert status["writable"] is False
+    assert status["error"].startswith("spool a document: ")
+    assert status["lost"] == 1
+
+
+async def test_spool_failures_are_told_once_and_recovery_is_noticed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "spool"
+    root.write_text("")  # a file where the directory should be: nothing can be written
+    recorder = DurableRecorder(FakeStore(), Spool(root), SAVE_TIMEOUT)
+    with trio.fail_after(GUARD):
+        assert await recorder.recover() == 0  # unreadable: calls are still served
+        for _ in range(3):
+            await recorder.checkpoint("s1", make_doc("s1"))
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "cannot be written" in errors[0].getMessage()
+    assert recorder.spool_status()["write_failures"] == 4
+    root.unlink()
+    with trio.fail_after(GUARD):
+        await recorder.checkpoint("s1", make_doc("s1"))
+    assert recorder.spool_status()["writable"] is True
+    assert any("writable again" in m for m in caplog.messages)
 
 
 async def test_checkpoints_are_written_and_discarded_even_when_cancelled(spool: Spool) -> None:
@@ -342,7 +366,7 @@ async def test_checkpoint_disk_errors_are_logged_not_raised(
     recorder = DurableRecorder(FakeStore(), Spool(root), SAVE_TIMEOUT)
     with trio.fail_after(GUARD):
         await recorder.checkpoint("s1", make_doc("s1"))
-    assert any("Could not checkpoint session s1" in m for m in caplog.messages)
+    assert any("cannot be written (checkpoint: Not a directory)" in m for m in caplog.messages)
 
 
 async def test_recover_never_overwrites_a_complete_document(

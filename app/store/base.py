@@ -29,12 +29,21 @@ __all__ = [
     "Page",
     "SaveOutcome",
     "StoreError",
+    "StoreUnusableError",
     "document_key",
 ]
 
 
 class StoreError(Exception):
     """The store could not do what was asked (unreachable, timed out, refused)."""
+
+
+class StoreUnusableError(StoreError):
+    """The store refuses the relay in a way that retrying cannot fix.
+
+    A rejected key, a TLS certificate that does not verify, an endpoint that is not a store:
+    start-up stops with this message instead of retrying (and spooling) forever.
+    """
 
 
 class InvalidDocumentError(ValueError):

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import logging
 import re
+import ssl
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
+import requests
+import urllib3
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
@@ -32,7 +35,7 @@ from azure.cosmos.exceptions import CosmosHttpResponseError
 from urllib3.exceptions import InsecureRequestWarning
 
 from app.settings import Settings
-from app.store.base import StoreError
+from app.store.base import StoreError, StoreUnusableError
 from app.store.cosmos_schema import INDEXING_POLICY, PARTITION_KEY_PATH
 
 __all__ = [
@@ -132,7 +135,8 @@ class CosmosAccount:
             )
         except (AzureError, ValueError) as exc:  # ValueError: a key that is not base64
             _close_credential(credential)
-            raise StoreError(
+            kind = StoreUnusableError if _cannot_heal(exc) else StoreError
+            raise kind(
                 f"cannot connect to Cosmos DB at {settings.cosmos_endpoint}: {brief_error(exc)}"
             ) from exc
         return cls(
@@ -281,6 +285,30 @@ def _account_name(endpoint: str) -> str:
     """``ACCOUNT`` of ``https://ACCOUNT.documents.azure.com:443/``, for the az commands we print."""
     host = urlsplit(endpoint).hostname or ""
     return host.split(".", 1)[0] if host.endswith(".documents.azure.com") else "ACCOUNT_NAME"
+
+
+#: A TLS failure as each layer under the SDK reports it.
+_TLS_ERRORS = (ssl.SSLError, urllib3.exceptions.SSLError, requests.exceptions.SSLError)
+
+
+def _cannot_heal(exc: BaseException) -> bool:
+    """Whether retrying the connection can never help: a malformed key, a key the account
+    rejects (401), or a TLS certificate that does not verify (found anywhere in the chain of
+    causes, as the SDK wraps the transport's errors)."""
+    if isinstance(exc, ValueError) and not isinstance(exc, AzureError):
+        return True
+    if isinstance(exc, CosmosHttpResponseError) and exc.status_code == 401:
+        return True
+    seen: BaseException | None = exc
+    for _ in range(10):  # bounded: a cause chain is short, and may loop in theory
+        if seen is None:
+            return False
+        if isinstance(seen, _TLS_ERRORS):
+            return True
+        # azure-core keeps the transport's error in ``inner_exception``, not as the cause.
+        inner = getattr(seen, "inner_exception", None)
+        seen = inner if isinstance(inner, BaseException) else seen.__cause__ or seen.__context__
+    return False
 
 
 def brief_error(exc: Exception) -> str:

@@ -30,6 +30,7 @@ import trio
 
 from app.store.base import ConversationStore, InvalidDocumentError, SaveOutcome, StoreError
 from app.store.spool import Spool
+from app.store.spool_health import SpoolHealth
 
 __all__ = ["BACKOFF_INITIAL", "BACKOFF_JITTER", "BACKOFF_MAX", "DurableRecorder"]
 
@@ -63,6 +64,9 @@ class DurableRecorder:
     flush_failures: int = attrs.field(default=0, init=False)
     recovered: int = attrs.field(default=0, init=False)
     skipped_empty: int = attrs.field(default=0, init=False)
+    #: Documents neither the store nor the spool took.
+    lost: int = attrs.field(default=0, init=False)
+    spool_health: SpoolHealth = attrs.field(init=False)
     #: How long the last successful save by :meth:`save` took, in seconds.
     last_save_seconds: float = attrs.field(default=0.0, init=False)
     #: Request units (Cosmos DB's ``x-ms-request-charge``) charged for every save so far, and
@@ -71,19 +75,25 @@ class DurableRecorder:
     last_request_charge: float = attrs.field(default=0.0, init=False)
 
     _wake: trio.Event = attrs.field(factory=trio.Event, init=False, repr=False)
+
+    @spool_health.default
+    def _spool_health_default(self) -> SpoolHealth:
+        return SpoolHealth(str(self.spool.root))
     _pending: int = attrs.field(default=0, init=False, repr=False)
 
-    async def save(self, doc: Mapping[str, Any]) -> Literal["stored", "spooled"]:
-        """Save a call's final document: ``"stored"``, or ``"spooled"`` for the flusher to retry.
+    async def save(self, doc: Mapping[str, Any]) -> Literal["stored", "spooled", "lost"]:
+        """Save a call's final document: ``"stored"``, ``"spooled"`` for the flusher to retry,
+        or ``"lost"`` when the spool could not be written either.
 
         The store gets ``save_timeout`` seconds.  The caller shields this call, with a deadline
         somewhat longer than ``save_timeout`` so that the spool write fits in it; should the
         caller be cancelled anyway, the document is still spooled before ``Cancelled``
         propagates.
 
-        Error handling: :class:`StoreError` and timeouts are answered by spooling.  Raises
-        :class:`OSError` only if the spool cannot be written either (the document is then lost
-        and logged as such), and :class:`InvalidDocumentError` for a document no store accepts.
+        Error handling: :class:`StoreError` and timeouts are answered by spooling.  A spool
+        that cannot be written either loses the document: logged as such, counted in ``lost``
+        and in the spool's health (``/readyz``).  Raises :class:`InvalidDocumentError` for a
+        document no store accepts.
         """
         session = _session_of(doc)
         started = trio.current_time()
@@ -93,8 +103,7 @@ class DurableRecorder:
             await self._spool(doc, session, "cancelled before the store answered")
             raise
         if isinstance(result, str):
-            await self._spool(doc, session, result)
-            return "spooled"
+            return "spooled" if await self._spool(doc, session, result) else "lost"
         self.saved += 1
         self.last_save_seconds = trio.current_time() - started
         log.info(
@@ -114,7 +123,10 @@ class DurableRecorder:
         try:
             await trio.to_thread.run_sync(self.spool.write_checkpoint, session_id, doc)
         except OSError as exc:
-            log.warning("Could not checkpoint session %s: %s", session_id, exc)
+            self.spool_health.failed("checkpoint", exc)
+            log.debug("Could not checkpoint session %s: %s", session_id, exc)
+        else:
+            self.spool_health.succeeded()
 
     async def discard_checkpoint(self, session_id: str) -> None:
         """Delete the checkpoint of call ``session_id``, after its final document was saved.
@@ -136,7 +148,12 @@ class DurableRecorder:
         is already pending (the final document made it to the spool), in which case the
         checkpoint is just deleted.  Call it before the first call is accepted.
         """
-        recovered, empty, pending = await trio.to_thread.run_sync(self._recover_in_thread)
+        try:
+            recovered, empty, pending = await trio.to_thread.run_sync(self._recover_in_thread)
+        except OSError as exc:
+            # Calls are still served (the store may be fine); the state is on /readyz.
+            self.spool_health.failed("recover checkpoints", exc)
+            return 0
         self.recovered += recovered
         self.skipped_empty += empty
         self._pending = pending
@@ -167,6 +184,7 @@ class DurableRecorder:
             except OSError as exc:
                 # The spool directory itself failed: keep trying, do not take the app down.
                 self.flush_failures += 1
+                self.spool_health.failed("read the spool", exc)
                 log.error("Could not read the spool %s: %s", self.spool.root, exc)
                 emptied = False
             if emptied:
@@ -217,6 +235,14 @@ class DurableRecorder:
         )
         return True
 
+    def wake(self) -> None:
+        """Make the flusher try the spool now (the store just became reachable)."""
+        self._wake.set()
+
+    def spool_status(self) -> dict[str, Any]:
+        """The spool's state for ``/readyz`` and the dashboard (no I/O)."""
+        return {**self.spool_health.status(), "pending": self._pending, "lost": self.lost}
+
     def pending_count(self) -> int:
         """Documents waiting in the spool, as of the last save, flush pass or recovery."""
         return self._pending
@@ -239,7 +265,8 @@ class DurableRecorder:
         self.last_request_charge = charge
         return f", {charge:g} RU"
 
-    async def _spool(self, doc: Mapping[str, Any], session: str, error: str) -> None:
+    async def _spool(self, doc: Mapping[str, Any], session: str, error: str) -> bool:
+        """Spool ``doc`` after the store failed with ``error``; False if the spool failed too."""
         log.error("Failed to log conversation for session %s: %s", session, error)
         # Shielded: this is the document's last chance, and it may run after the caller's
         # deadline.  A local file write is short; the thread could not be interrupted anyway.
@@ -247,12 +274,15 @@ class DurableRecorder:
             try:
                 self._pending = await trio.to_thread.run_sync(self._spool_in_thread, doc)
             except OSError as exc:
+                self.lost += 1
+                self.spool_health.failed("spool a document", exc)
                 log.error(
                     "Conversation for session %s could not be spooled either, it is lost: %s",
                     session,
                     exc,
                 )
-                raise
+                return False
+        self.spool_health.succeeded()
         self.spooled += 1
         log.warning(
             "Conversation for session %s spooled to %s; saving it will be retried",
@@ -260,6 +290,7 @@ class DurableRecorder:
             self.spool.pending_dir,
         )
         self._wake.set()
+        return True
 
     def _spool_in_thread(self, doc: Mapping[str, Any]) -> int:
         self.spool.write_pending(doc, overwrite=True)
