@@ -217,7 +217,7 @@ async def test_a_default_policy_container_refuses_the_listing_query_as_cosmos_do
 async def test_with_the_key_the_store_adds_the_composite_index_and_keeps_the_container(
     cosmos_server: CosmosServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="app.store.cosmos")
+    caplog.set_level(logging.INFO, logger="app.store.cosmos_index_check")
     database = unique_database()
     docs = tied_docs()
     await made_elsewhere(cosmos_server, database, docs, default_ttl=86400)
@@ -295,7 +295,7 @@ async def test_a_refused_update_leaves_the_fallback_queries_and_the_command_that
 async def test_with_entra_id_nothing_is_changed_until_an_operator_runs_the_command(
     cosmos_server: CosmosServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="app.store.cosmos")
+    caplog.set_level(logging.INFO, logger="app.store.cosmos_index_check")
     database = unique_database()
     docs = tied_docs()
     await made_elsewhere(cosmos_server, database, docs)

@@ -19,6 +19,15 @@ except a document the service will never take (400, 413), which is
 :class:`InvalidDocumentError`.  Throttling (429) is retried inside the SDK first.  A missing
 database or container under Entra ID does not stop start-up: it is logged, :meth:`ping` (and so
 ``/readyz``) reports it, saves are spooled, and every later call checks again.
+
+Containers made elsewhere: :meth:`CosmosStore.open` also checks that the container's indexing
+policy serves the listings' three-property ``ORDER BY``, and adds the composite index when the
+key allows (:mod:`~app.store.cosmos_index_check`).  When it cannot, or when the service refuses
+a listing query later (an index update still running), the listings use the fallback queries
+of :mod:`~app.store.cosmos_fallback`, which page identically; :meth:`CosmosStore.health` says
+which is in use and what to run.  The policy is read again every
+:data:`~app.store.cosmos_index_check.INDEX_RECHECK_INTERVAL` seconds while it is not known
+good.
 """
 
 from __future__ import annotations
@@ -46,7 +55,7 @@ from app.store.cosmos_connect import (
     brief_error,
 )
 from app.store.cosmos_fallback import Listing, fallback_rows
-from app.store.cosmos_index_check import check_indexing
+from app.store.cosmos_index_check import INDEX_RECHECK_INTERVAL, IndexingWatch
 from app.store.cosmos_indexing import MISSING_COMPOSITE_INDEX, IndexingStatus, MissingIndexError
 from app.store.cosmos_schema import (
     COUNT_QUERY,
@@ -70,10 +79,6 @@ T = TypeVar("T")
 #: (less than the relay's 5 s bound on closing the store, so that the close itself fits).
 CLOSE_WAIT = 3.0
 
-#: Seconds between readings of the container's indexing policy while the listings use the
-#: fallback queries: an operator may have added the index, or the relay's own update finished.
-INDEX_RECHECK_INTERVAL = 300.0
-
 #: Status codes that mean the document itself can never be stored.
 _NEVER_STORABLE = frozenset({400, 413})
 
@@ -90,12 +95,12 @@ class CosmosStore:
         factory=lambda: trio.CapacityLimiter(CONNECTION_POOL_SIZE), init=False, repr=False
     )
     _closed: bool = attrs.field(default=False, init=False, repr=False)
-    _indexing: IndexingStatus = attrs.field(
-        factory=lambda: IndexingStatus("unchecked", "composite", "the container was not read yet"),
+    _indexing: IndexingWatch = attrs.field(
+        default=attrs.Factory(
+            lambda self: IndexingWatch(self.account, self.index_recheck_interval), takes_self=True
+        ),
         init=False,
     )
-    _indexing_checked_at: float | None = attrs.field(default=None, init=False, repr=False)
-    _indexing_lock: trio.Lock = attrs.field(factory=trio.Lock, init=False, repr=False)
 
     @classmethod
     async def open(
@@ -127,7 +132,7 @@ class CosmosStore:
             except NotProvisionedError as exc:
                 log.error("Cosmos DB is not ready for the relay: %s", exc)
             else:
-                await store._check_indexing()
+                await store._indexing.check(store._run, store._options())
         except BaseException:
             with trio.CancelScope(shield=True):
                 await store.aclose()
@@ -223,13 +228,13 @@ class CosmosStore:
     @property
     def indexing(self) -> IndexingStatus:
         """Whether the container's indexes serve the listings (see :meth:`health`)."""
-        return self._indexing
+        return self._indexing.status
 
     def health(self) -> dict[str, Any]:
         """The store's state for ``/readyz``'s body, without a request: ``{"indexing": {...}}``
         with ``state``, ``listing_queries``, ``detail`` and, when the relay could not add a
         missing index itself, ``fix`` (the ``az`` command that adds it)."""
-        return {"indexing": self._indexing.as_json()}
+        return {"indexing": self._indexing.status.as_json()}
 
     async def ping(self) -> None:
         options = self._options()
@@ -253,55 +258,16 @@ class CosmosStore:
     async def _listing_rows(self, listing: Listing) -> list[dict[str, Any]]:
         """One page of a listing: the composite query when the indexes serve it, else the
         fallback queries (which a refused composite query also falls back to)."""
-        if self._indexing_due():
-            await self._check_indexing()
-        if self._indexing.listing_queries == "composite":
+        if self._indexing.due():
+            await self._indexing.check(self._run, self._options())
+        if self._indexing.status.listing_queries == "composite":
             try:
                 rows: list[dict[str, Any]] = await self._run_query(listing.composite_query())
             except MissingIndexError:
-                await self._check_indexing(refused=True)
+                await self._indexing.check(self._run, self._options(), refused=True)
             else:
                 return rows
         return await fallback_rows(listing, self._run_query)
-
-    def _indexing_due(self) -> bool:
-        """Whether the indexing policy should be read again (only while it is not known good)."""
-        if self._indexing.state in ("ok", "added"):
-            return False
-        checked = self._indexing_checked_at
-        return checked is None or trio.current_time() - checked >= self.index_recheck_interval
-
-    async def _check_indexing(self, *, refused: bool = False) -> None:
-        """Read the container's indexing policy (completing it when the key allows) and log
-        what changed.  ``refused``: the service has just refused a query that needs the index."""
-        async with self._indexing_lock:
-            self._indexing_checked_at = trio.current_time()
-            options = self._options()
-            try:
-                status = await self._run(
-                    lambda container: check_indexing(self.account, container, options)
-                )
-            except StoreError as exc:
-                log.warning("Cosmos DB: could not check the container's indexing policy: %s", exc)
-                return
-            if refused and status.listing_queries == "composite":
-                status = IndexingStatus(
-                    "building",
-                    "fallback",
-                    f"{status.detail}; Cosmos DB still refuses queries that need the composite "
-                    f"index (its index update is running): the listings use the fallback "
-                    f"queries meanwhile",
-                    status.fix,
-                )
-            if status == self._indexing:
-                return
-            self._indexing = status
-        if status.state == "ok":
-            log.info("Cosmos DB indexing: %s", status.detail)
-        elif status.fix is None:
-            log.warning("Cosmos DB indexing: %s", status.detail)
-        else:
-            log.warning("Cosmos DB indexing: %s. To add it, run: %s", status.detail, status.fix)
 
     async def _run_query(self, query: Query) -> list[Any]:
         return await self._run(partial(self._query, query))

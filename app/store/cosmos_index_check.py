@@ -1,8 +1,9 @@
 """Reading the container's indexing policy and, with the account key, adding what is missing.
 
-Blocking (the synchronous SDK): :class:`~app.store.cosmos.CosmosStore` calls
-:func:`check_indexing` from a worker thread, at start-up and again later while the listings use
-the fallback queries (see :mod:`app.store.cosmos_indexing` for what is checked, and why).
+:func:`check_indexing` blocks (the synchronous SDK), so :class:`IndexingWatch` -- the store's
+record of the outcome -- runs it through the store's worker threads: at start-up, after the
+service refuses a listing query, and every :data:`INDEX_RECHECK_INTERVAL` seconds while the
+status is not good (see :mod:`app.store.cosmos_indexing` for what is checked, and why).
 
 With the account key the missing indexes are added by replacing the container's definition with
 the same one and the new policy: an online index update (documents stay readable and writable
@@ -15,11 +16,16 @@ which command would.  An account whose keys may not change metadata
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import attrs
+import trio
 from azure.cosmos import ContainerProxy
 from azure.cosmos.exceptions import CosmosHttpResponseError
 
+from app.store.base import StoreError
 from app.store.cosmos_connect import CosmosAccount, account_name, brief_error
 from app.store.cosmos_indexing import (
     IndexingStatus,
@@ -29,7 +35,17 @@ from app.store.cosmos_indexing import (
     policy_update,
 )
 
-__all__ = ["check_indexing"]
+__all__ = ["INDEX_RECHECK_INTERVAL", "IndexingWatch", "check_indexing"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds between readings of the container's indexing policy while it is not known good
+#: (the listings use the fallback queries): an operator may have added the index, or the
+#: relay's own index update finished.
+INDEX_RECHECK_INTERVAL = 300.0
+
+#: Runs a blocking function of the container in a worker thread (``CosmosStore._run``).
+ContainerRunner = Callable[[Callable[[ContainerProxy], IndexingStatus]], Awaitable[IndexingStatus]]
 
 #: Container properties a replace must send again (SDK keyword <- REST property).
 _KEPT_PROPERTIES = {
@@ -40,6 +56,65 @@ _KEPT_PROPERTIES = {
     "full_text_policy": "fullTextPolicy",
     "vector_embedding_policy": "vectorEmbeddingPolicy",
 }
+
+
+@attrs.define(eq=False)
+class IndexingWatch:
+    """What the store knows of its container's indexing, checked again while not known good.
+
+    Changes of status are logged once: what the relay added, or what is missing and the command
+    that adds it.
+    """
+
+    account: CosmosAccount
+    recheck_interval: float = INDEX_RECHECK_INTERVAL
+    status: IndexingStatus = attrs.field(
+        factory=lambda: IndexingStatus("unchecked", "composite", "the container was not read yet"),
+        init=False,
+    )
+    _checked_at: float | None = attrs.field(default=None, init=False)
+    _lock: trio.Lock = attrs.field(factory=trio.Lock, init=False)
+
+    def due(self) -> bool:
+        """Whether to read the policy again: never read, or not good and not read lately."""
+        if self.status.state in ("ok", "added"):
+            return False
+        checked = self._checked_at
+        return checked is None or trio.current_time() - checked >= self.recheck_interval
+
+    async def check(
+        self, run: ContainerRunner, options: dict[str, Any], *, refused: bool = False
+    ) -> None:
+        """Read the policy through ``run`` (completing it when the key allows).  ``refused``:
+        the service has just refused a query that needs the composite index.  A failure to read
+        is logged and leaves the status as it was."""
+        async with self._lock:
+            self._checked_at = trio.current_time()
+            try:
+                status = await run(
+                    lambda container: check_indexing(self.account, container, options)
+                )
+            except StoreError as exc:
+                log.warning("Cosmos DB: could not check the container's indexing policy: %s", exc)
+                return
+            if refused and status.listing_queries == "composite":
+                status = IndexingStatus(
+                    "building",
+                    "fallback",
+                    f"{status.detail}; Cosmos DB still refuses queries that need the composite "
+                    f"index (its index update is running): the listings use the fallback "
+                    f"queries meanwhile",
+                    status.fix,
+                )
+            if status == self.status:
+                return
+            self.status = status
+        if status.state == "ok":
+            log.info("Cosmos DB indexing: %s", status.detail)
+        elif status.fix is None:
+            log.warning("Cosmos DB indexing: %s", status.detail)
+        else:
+            log.warning("Cosmos DB indexing: %s. To add it, run: %s", status.detail, status.fix)
 
 
 def check_indexing(
