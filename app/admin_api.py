@@ -3,6 +3,10 @@
 Every route is behind `app.auth.check_admin`.  Handlers translate HTTP to store calls; the store
 owns querying and paging.
 
+The dashboard's figures are independent: one the store cannot give (the count, or the
+aggregates when the pass over the window fails) is ``null``, with the reason under
+``unavailable``, and the others are still answered.
+
 Aggregates (calls per day, average duration, interruption rate) are computed here by streaming
 ``store.export(since=...)`` through `CallStats`: the store interface has no GROUP BY, because
 Cosmos DB cannot be relied on for one (its emulator does not run them).  A bounded window keeps
@@ -39,6 +43,8 @@ MAX_STATS_DAYS = 92
 #: The furthest time zones are UTC-12 and UTC+14.
 MAX_UTC_OFFSET_MINUTES = 14 * 60
 STATS_TTL = 30.0
+#: The dashboard's figures that come from one pass over the last `DASHBOARD_DAYS` days.
+STATS_FIGURES = ("average_duration_seconds", "interruption_rate")
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 _INTEGER = re.compile(r"-?[0-9]{1,6}")
@@ -187,11 +193,12 @@ class StatsCache:
     """Recent `CallStats` by window, reused while the count and the day are the same."""
 
     ttl: float = STATS_TTL
-    _entries: dict[tuple[int, int], tuple[float, int, CallStats]] = attrs.field(factory=dict)
+    _entries: dict[tuple[int, int], tuple[float, int | None, CallStats]] = attrs.field(factory=dict)
 
     async def get(
-        self, store: ConversationStore, *, days: int, utc_offset: timedelta, count: int
+        self, store: ConversationStore, *, days: int, utc_offset: timedelta, count: int | None
     ) -> CallStats:
+        """The window's stats; ``count`` ``None`` (the store could not count) never reuses."""
         now = datetime.now(UTC)
         key = (days, int(utc_offset.total_seconds()))
         cached = self._entries.get(key)
@@ -199,7 +206,7 @@ class StatsCache:
         if cached is not None:
             at, cached_count, stats = cached
             fresh = trio.current_time() - at < self.ttl
-            if fresh and cached_count == count and stats.today == today:
+            if fresh and count is not None and cached_count == count and stats.today == today:
                 return stats
         stats = await collect_stats(store, days=days, utc_offset=utc_offset, now=now)
         self._entries[key] = (trio.current_time(), count, stats)
@@ -236,9 +243,24 @@ def create_admin_api(relay: Relay) -> Blueprint:
     @api.get("/dashboard")
     @admin
     async def dashboard() -> Response:
+        """The figures, each computed on its own: one the store cannot give is ``null``, and
+        ``unavailable`` maps its name to the reason (the rest are still shown)."""
         recorder = relay.recorder
-        count = await store().count()
-        recent = await cache.get(store(), days=DASHBOARD_DAYS, utc_offset=timedelta(0), count=count)
+        current = relay.store
+        unavailable: dict[str, str] = {}
+        count: int | None = None
+        recent: CallStats | None = None
+        try:
+            count = await current.count()
+        except StoreError as exc:
+            unavailable["ai_conversations_count"] = f"the conversation store failed: {exc}"
+        try:
+            recent = await cache.get(
+                current, days=DASHBOARD_DAYS, utc_offset=timedelta(0), count=count
+            )
+        except StoreError as exc:
+            for name in STATS_FIGURES:
+                unavailable[name] = f"the conversation store failed: {exc}"
         return json_response(
             {
                 "ai_conversations_count": count,
@@ -246,11 +268,14 @@ def create_admin_api(relay: Relay) -> Blueprint:
                 "calls_started": relay.registry.calls_started,
                 "calls_refused": relay.registry.calls_refused,
                 "spool_pending": recorder.pending_count(),
-                "store": store().name,
+                "store": current.name,
+                "store_state": current.status(),
+                "spool": recorder.spool_status(),
                 "upstream": relay.connector.description,
-                "average_duration_seconds": recent.average_duration,
-                "interruption_rate": recent.interruption_rate,
+                "average_duration_seconds": recent.average_duration if recent else None,
+                "interruption_rate": recent.interruption_rate if recent else None,
                 "stats_days": DASHBOARD_DAYS,
+                "unavailable": unavailable,
             }
         )
 

@@ -19,6 +19,15 @@ except a document the service will never take (400, 413), which is
 :class:`InvalidDocumentError`.  Throttling (429) is retried inside the SDK first.  A missing
 database or container under Entra ID does not stop start-up: it is logged, :meth:`ping` (and so
 ``/readyz``) reports it, saves are spooled, and every later call checks again.
+
+Containers made elsewhere: :meth:`CosmosStore.open` also checks that the container's indexing
+policy serves the listings' three-property ``ORDER BY``, and adds the composite index when the
+key allows (:mod:`~app.store.cosmos_index_check`).  When it cannot, or when the service refuses
+a listing query later (an index update still running), the listings use the fallback queries
+of :mod:`~app.store.cosmos_fallback`, which page identically; :meth:`CosmosStore.health` says
+which is in use and what to run.  The policy is read again every
+:data:`~app.store.cosmos_index_check.INDEX_RECHECK_INTERVAL` seconds while it is not known
+good.
 """
 
 from __future__ import annotations
@@ -45,6 +54,9 @@ from app.store.cosmos_connect import (
     NotProvisionedError,
     brief_error,
 )
+from app.store.cosmos_fallback import Listing, fallback_rows
+from app.store.cosmos_index_check import INDEX_RECHECK_INTERVAL, IndexingWatch
+from app.store.cosmos_indexing import MISSING_COMPOSITE_INDEX, IndexingStatus, MissingIndexError
 from app.store.cosmos_schema import (
     COUNT_QUERY,
     Query,
@@ -52,9 +64,7 @@ from app.store.cosmos_schema import (
     checked_document,
     decode_token,
     encode_token,
-    export_query,
     iso_bound,
-    recent_query,
     sort_key,
     without_system_properties,
 )
@@ -79,11 +89,18 @@ class CosmosStore:
 
     account: CosmosAccount
     timeouts: CosmosTimeouts = attrs.field(factory=CosmosTimeouts)
+    index_recheck_interval: float = INDEX_RECHECK_INTERVAL
     name: str = attrs.field(default="cosmos", init=False)
     _limiter: trio.CapacityLimiter = attrs.field(
         factory=lambda: trio.CapacityLimiter(CONNECTION_POOL_SIZE), init=False, repr=False
     )
     _closed: bool = attrs.field(default=False, init=False, repr=False)
+    _indexing: IndexingWatch = attrs.field(
+        default=attrs.Factory(
+            lambda self: IndexingWatch(self.account, self.index_recheck_interval), takes_self=True
+        ),
+        init=False,
+    )
 
     @classmethod
     async def open(
@@ -92,6 +109,7 @@ class CosmosStore:
         *,
         credential_factory: CredentialFactory | None = None,
         timeouts: CosmosTimeouts | None = None,
+        index_recheck_interval: float = INDEX_RECHECK_INTERVAL,
     ) -> CosmosStore:
         """Connect to ``settings.cosmos_endpoint`` and make sure the container is usable.
 
@@ -100,17 +118,21 @@ class CosmosStore:
 
         Raises :class:`StoreError` when the account cannot be reached or refuses the key.  A
         database, container or role that is missing under Entra ID is only logged (see the
-        module docstring).
+        module docstring).  The container's indexing policy is checked, and completed when the
+        key allows (:mod:`app.store.cosmos_index_check`); :meth:`health` tells the outcome.
         """
         timeouts = timeouts or CosmosTimeouts()
         connect = partial(CosmosAccount.connect, settings, credential_factory, timeouts)
         # Not abandoned on cancel: the client is either returned or closed, never leaked.
         account = await trio.to_thread.run_sync(connect)
-        store = cls(account, timeouts)
+        store = cls(account, timeouts, index_recheck_interval)
         try:
-            await store._run(lambda container: None)
-        except NotProvisionedError as exc:
-            log.error("Cosmos DB is not ready for the relay: %s", exc)
+            try:
+                await store._run(lambda container: None)
+            except NotProvisionedError as exc:
+                log.error("Cosmos DB is not ready for the relay: %s", exc)
+            else:
+                await store._indexing.check(store._run, store._options())
         except BaseException:
             with trio.CancelScope(shield=True):
                 await store.aclose()
@@ -149,8 +171,7 @@ class CosmosStore:
         return SaveOutcome(request_charge=await self._run(write))
 
     async def count(self) -> int:
-        query = Query(COUNT_QUERY, ())
-        values = await self._run(partial(self._query, query))
+        values = await self._run_query(Query(COUNT_QUERY, ()))
         return sum(int(value) for value in values)
 
     async def recent(
@@ -161,8 +182,8 @@ class CosmosStore:
         after = None if continuation is None else decode_token(continuation)
         # One document more than asked tells whether another page exists, so the last page
         # never carries a token that leads to an empty page.
-        query = recent_query(limit=limit + 1, customer_id=customer_id, after=after)
-        docs = await self._run(partial(self._query, query))
+        listing = Listing(need=limit + 1, newest_first=True, customer_id=customer_id, after=after)
+        docs = await self._listing_rows(listing)
         page = docs[:limit]
         token = encode_token(sort_key(page[-1])) if len(docs) > limit else None
         return Page(items=tuple(page), continuation=token)
@@ -194,13 +215,26 @@ class CosmosStore:
         upper = None if until is None else iso_bound("until", until)
         after: SortKey | None = None
         while True:
-            query = export_query(page_size=page_size, since=lower, until=upper, after=after)
-            docs = await self._run(partial(self._query, query))
+            listing = Listing(
+                need=page_size, newest_first=False, since=lower, until=upper, after=after
+            )
+            docs = await self._listing_rows(listing)
             for doc in docs:
                 yield doc
             if len(docs) < page_size:
                 return
             after = sort_key(docs[-1])
+
+    @property
+    def indexing(self) -> IndexingStatus:
+        """Whether the container's indexes serve the listings (see :meth:`health`)."""
+        return self._indexing.status
+
+    def health(self) -> dict[str, Any]:
+        """The store's state for ``/readyz``'s body, without a request: ``{"indexing": {...}}``
+        with ``state``, ``listing_queries``, ``detail`` and, when the relay could not add a
+        missing index itself, ``fix`` (the ``az`` command that adds it)."""
+        return {"indexing": self._indexing.status.as_json()}
 
     async def ping(self) -> None:
         options = self._options()
@@ -221,8 +255,38 @@ class CosmosStore:
         """Per-request keyword arguments: the SDK's absolute timeout for one operation."""
         return {"timeout": self.timeouts.operation}
 
+    async def _listing_rows(self, listing: Listing) -> list[dict[str, Any]]:
+        """One page of a listing: the composite query when the indexes serve it, else the
+        fallback queries (which a refused composite query also falls back to)."""
+        if self._indexing.due():
+            await self._indexing.check(self._run, self._options())
+        if self._indexing.status.listing_queries == "composite":
+            try:
+                rows: list[dict[str, Any]] = await self._run_query(listing.composite_query())
+            except MissingIndexError:
+                await self._indexing.check(self._run, self._options(), refused=True)
+            else:
+                return rows
+        return await fallback_rows(listing, self._run_query)
+
+    async def _run_query(self, query: Query) -> list[Any]:
+        return await self._run(partial(self._query, query))
+
     def _query(self, query: Query, container: ContainerProxy) -> list[Any]:
-        """All results of ``query`` (bounded by its ``TOP``), in a worker thread."""
+        """All results of ``query`` (bounded by its ``TOP``), in a worker thread.
+
+        Raises :class:`MissingIndexError` when no composite index serves its ``ORDER BY``.
+        """
+        try:
+            return self._results(query, container)
+        except CosmosHttpResponseError as exc:
+            if exc.status_code == 400 and MISSING_COMPOSITE_INDEX in str(exc.message):
+                raise MissingIndexError(
+                    f"Cosmos DB {self.account.endpoint}: {brief_error(exc)}"
+                ) from exc
+            raise
+
+    def _results(self, query: Query, container: ContainerProxy) -> list[Any]:
         if query.partition_key is None:
             items = container.query_items(
                 query.text,

@@ -45,6 +45,7 @@ __all__ = [
     "CosmosTimeouts",
     "CredentialFactory",
     "NotProvisionedError",
+    "account_name",
     "brief_error",
 ]
 
@@ -219,7 +220,7 @@ class CosmosAccount:
         return "container"
 
     def _missing_message(self, part: str) -> str:
-        account = _account_name(self.endpoint)
+        account = account_name(self.endpoint)
         what = (
             f"database {self.database!r}"
             if part == "database"
@@ -243,7 +244,7 @@ class CosmosAccount:
         )
 
     def _forbidden_message(self) -> str:
-        account = _account_name(self.endpoint)
+        account = account_name(self.endpoint)
         return (
             f"Cosmos DB {self.endpoint} refused the relay's Entra ID identity (403): it needs "
             f"the Cosmos DB Built-in Data Contributor role on the account. Deploy "
@@ -281,7 +282,7 @@ def _close_credential(credential: TokenCredential | None) -> None:
         close()
 
 
-def _account_name(endpoint: str) -> str:
+def account_name(endpoint: str) -> str:
     """``ACCOUNT`` of ``https://ACCOUNT.documents.azure.com:443/``, for the az commands we print."""
     host = urlsplit(endpoint).hostname or ""
     return host.split(".", 1)[0] if host.endswith(".documents.azure.com") else "ACCOUNT_NAME"

@@ -184,6 +184,9 @@ class DeferredStore:
         report: dict[str, Any] = {"name": self.name, "state": self.state, "attempts": self.attempts}
         if self.error is not None:
             report["error"] = self.error
+        health = getattr(self._inner, "health", None)
+        if callable(health):  # back-end specific state (Cosmos DB: whether indexes serve us)
+            report.update(health())
         if self._probe is not None:
             report["reachable"], report["checked_at"] = self._probe[1] is None, self._probe[2]
             if self._probe[1] is not None:

@@ -7,7 +7,11 @@
 //   down          -> stops listening and resets every open connection (an outage; data is kept)
 //   up            -> listens again on the same port
 //   fail N STATUS [PART] -> answers the next N requests whose path contains PART (default
-//                           "/docs": document requests) with STATUS (429: throttled)
+//                           "/docs": document requests) with STATUS (429: throttled); a PART
+//                           of the form METHOD:PATH matches only that method (PUT:/colls/X:
+//                           replacing container X, as an account that refuses key-based
+//                           metadata writes does), and one of the form SQL:TEXT only document
+//                           queries whose SQL contains TEXT (SQL:ORDER: sorted listings)
 // With --request-log, appends one JSON line per request: method, url and the headers tests look
 // at (authorization, upsert, query, partition key, cross-partition).
 // It exits when stdin closes.
@@ -20,6 +24,9 @@
 // - an ORDER BY over several properties is served only by a composite index declared in the
 //   same directions, while Cosmos DB also serves it from one declared in the exact reverse
 //   (the relay declares one ascending index for its newest-first and oldest-first queries);
+// - a container created without an indexing policy reports `{indexingMode: "consistent"}`,
+//   not the default policy Cosmos DB gives it (every path range-indexed, no composite index);
+// - replacing a container (an online index update in Cosmos DB) empties it;
 // - the account advertises the server's own address, not the one clients reach it by;
 // - listening again (after "down") would start a fresh, empty account.
 // Not patched, and avoided by the app: OFFSET/LIMIT, DISTINCT and GROUP BY are not
@@ -56,6 +63,63 @@ queryHelpers.sort = (collection, getRid, compositeIndexes, ...orders) =>
     compositeIndexes && compositeIndexes.concat(compositeIndexes.map(reversed)),
     ...orders,
   );
+
+// A container created without an indexing policy gets Cosmos DB's default one.  Like Cosmos DB,
+// the server then refuses an ORDER BY over several properties on it (400, "The order by query
+// does not have a corresponding composite index that it can be served from."): the relay's
+// tests of containers made elsewhere depend on that refusal.
+const Collections = require("@vercel/cosmosdb-server/lib/account/collections").default;
+const defaultIndexingPolicy = () => ({
+  indexingMode: "consistent",
+  automatic: true,
+  includedPaths: [{ path: "/*" }],
+  excludedPaths: [{ path: '/"_etag"/?' }],
+});
+const originalCreateCollection = Collections.prototype.create;
+Collections.prototype.create = function create(data) {
+  const withPolicy = data.indexingPolicy ? data : { ...data, indexingPolicy: defaultIndexingPolicy() };
+  return originalCreateCollection.call(this, withPolicy);
+};
+
+// Replacing a container changes its definition (an online index update, in Cosmos DB); its
+// documents stay.  The package builds a new, empty collection: hand it the old one's contents.
+const originalReplaceCollection = Collections.prototype.replace;
+Collections.prototype.replace = function replace(data, original) {
+  const before = this._item("/id", data.id, data.id);
+  const replaced = originalReplaceCollection.call(this, data, original);
+  const after = this._item("/id", data.id, data.id);
+  for (const part of ["documents", "partitionKeyRanges", "userDefinedFunctions"]) {
+    after[part] = before[part];
+    after[part]._parent = after;
+  }
+  return replaced;
+};
+
+// A request body is read once by the package's handlers; keep it, so that a fault on a query's
+// text (below) can read it first.
+const jsonModule = require("@vercel/cosmosdb-server/lib/json");
+const readJson = jsonModule.default;
+jsonModule.default = (req) => {
+  req.parsedJson = req.parsedJson || readJson(req);
+  return req.parsedJson;
+};
+
+// Faults on request (see the request listener below).  A fault on SQL text is applied here,
+// where the query is known.
+const fault = { remaining: 0, status: 0, part: "/docs" };
+const queryDocuments = require("@vercel/cosmosdb-server/lib/handler/query-documents");
+const originalQueryDocuments = queryDocuments.default;
+queryDocuments.default = async (account, req, res, params) => {
+  const body = await jsonModule.default(req);
+  const sql = fault.part.startsWith("SQL:") ? fault.part.slice(4) : null;
+  if (fault.remaining > 0 && sql !== null && String(body.query).includes(sql)) {
+    fault.remaining -= 1;
+    res.statusCode = fault.status;
+    res.setHeader("x-ms-request-charge", "0");
+    return { code: String(fault.status), message: "injected by the test" };
+  }
+  return originalQueryDocuments(account, req, res, params);
+};
 
 // The account advertises its regional endpoint as the address the server listens on, and the
 // SDK sends every later request there; a real gateway advertises the address clients reach it
@@ -101,8 +165,12 @@ server.on("connection", (socket) => {
 // Faults on request, for the tests of throttling, refusals and server errors: the next N
 // requests whose path contains `part` are answered with `status` (429 with a short
 // retry-after, like Cosmos DB's).
-const fault = { remaining: 0, status: 0, part: "/docs" };
 const isTrue = (value) => String(value).toLowerCase() === "true";
+const faultMatches = (req) => {
+  if (fault.part.startsWith("SQL:")) return false; // applied by the query handler
+  const [method, path] = fault.part.includes(":") ? fault.part.split(":") : [null, fault.part];
+  return (method === null || req.method === method) && req.url.includes(path);
+};
 const [handleRequest] = server.listeners("request");
 server.removeAllListeners("request");
 server.on("request", (req, res) => {
@@ -119,7 +187,7 @@ server.on("request", (req, res) => {
     };
     fs.appendFileSync(requestLog, JSON.stringify(line) + "\n");
   }
-  if (fault.remaining > 0 && req.url.includes(fault.part)) {
+  if (fault.remaining > 0 && faultMatches(req)) {
     fault.remaining -= 1;
     req.resume();
     req.on("end", () => {
