@@ -15,6 +15,7 @@ import attrs
 import trio
 
 from app.agents import AgentCatalog, load_catalog
+from app.live.hub import LiveHub
 from app.registry import CallRegistry
 from app.settings import Settings
 from app.store.base import ConversationStore
@@ -49,6 +50,7 @@ class Relay:
     store: ConversationStore | None = None
     recorder: DurableRecorder | None = None
     ready: bool = False
+    live: LiveHub = attrs.Factory(LiveHub)  # the live board's watchers (see app.live_api)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Relay:
