@@ -147,6 +147,11 @@ class CallFeed:
     def watchers(self) -> int:
         return len(self._watchers)
 
+    @property
+    def backlog(self) -> int:
+        """The most updates any of this call's watchers has waiting (at most the buffer)."""
+        return max((w.send.statistics().current_buffer_used for w in self._watchers), default=0)
+
     def row(self) -> Row:
         if self.ended is not None:
             return self.ended
