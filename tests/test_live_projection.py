@@ -179,11 +179,24 @@ def test_snapshot_shows_the_record_so_far_without_the_reply_in_progress() -> Non
         initial_agent="root",
     )
     scrub = str.upper
-    speaking = snapshot_lines(record, "speaking", scrub)
+    speaking = snapshot_lines(record, True, scrub)
     assert [(line.kind, line.text, line.interrupted) for line in speaking] == [
         ("user", "HI THERE", False),
         ("assistant", "HELLO, THIS IS", True),
         ("user", "CARD 4111", False),
         ("note", "Before you joined: tools lookup_order; hand-offs to billing", False),
     ]
-    assert len(snapshot_lines(record, "listening", scrub)) == 5
+    assert len(snapshot_lines(record, False, scrub)) == 5
+
+
+def test_a_reply_is_pending_from_its_response_until_its_transcript_completes() -> None:
+    projection = CallProjection()
+    turn = assistant_turn("a1", "Done")
+    pending = []
+    for event in turn:
+        projection.follow_state(event["type"])
+        pending.append(projection.reply_pending)
+    assert pending == [True, True, True, False, False]
+    projection.follow_state("response.created")
+    projection.follow_state("response.done")  # cancelled before any transcript
+    assert not projection.reply_pending

@@ -203,7 +203,7 @@ class CallFeed:
         nothing is missed or repeated).  For an ended call the watcher's channel is closed."""
         watcher = Watcher.open(self.hub.buffer)
         row = self.row()
-        lines = snapshot_lines(self.record(), self.projection.state, self.projection.scrub)
+        lines = snapshot_lines(self.record(), self.projection.reply_pending, self.projection.scrub)
         if self.ended is None:
             self._watchers.add(watcher)
         else:

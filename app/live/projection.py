@@ -16,7 +16,8 @@ Two levels of work, so that an unwatched call costs next to nothing:
 
 State rules (the events that move it):
 
-* ``response.created``: the agent is speaking (generating a response);
+* ``response.created``: the agent is speaking (generating a response), and its transcript is
+  pending until a transcript / text ``.done`` or ``response.done``;
 * ``response.function_call_arguments.done``: a tool is running, until the next
   ``response.created`` (the relay asks for one once every tool answered);
 * ``response.done`` and ``input_audio_buffer.speech_started``: back to listening, unless a tool
@@ -64,6 +65,7 @@ STATE_EVENTS = frozenset(
         "response.done",
         "response.function_call_arguments.done",
         "input_audio_buffer.speech_started",
+        *_TRANSCRIPT_DONE,
     }
 )
 
@@ -143,6 +145,8 @@ class CallProjection:
 
     scrub: Scrub = identity
     state: State = "listening"
+    #: a response is being generated and its transcript has not completed yet.
+    reply_pending: bool = False
     #: function names by item id, from ``response.output_item.added`` (the official
     #: ``function_call_arguments.done`` carries no name).
     _function_names: dict[str, str] = attrs.field(factory=dict)
@@ -157,12 +161,17 @@ class CallProjection:
         if kind not in STATE_EVENTS:
             return False
         before = self.state
-        if kind == "response.created":
+        if kind in _TRANSCRIPT_DONE:
+            self.reply_pending = False
+        elif kind == "response.created":
             self.state = "speaking"
+            self.reply_pending = True
         elif kind == "response.function_call_arguments.done":
             self.state = "tool"
-        elif self.state != "tool":  # response.done, speech_started
-            self.state = "listening"
+        else:  # response.done, speech_started
+            self.reply_pending = self.reply_pending and kind != "response.done"
+            if self.state != "tool":
+                self.state = "listening"
         return self.state != before
 
     # -- while watched ------------------------------------------------------------------------
@@ -242,16 +251,16 @@ class CallProjection:
         return [Interrupted(replying)] if replying is not None else []
 
 
-def snapshot_lines(record: ConversationRecord, state: State, scrub: Scrub) -> list[Line]:
+def snapshot_lines(record: ConversationRecord, reply_pending: bool, scrub: Scrub) -> list[Line]:
     """The transcript so far, for a supervisor who starts watching mid-call.
 
     Built from the tracker's record (the stored document's view).  The record has no item ids,
-    so lines get positional keys; a reply still being generated is left out (it arrives as a
-    line when its transcript completes), and tools and hand-offs, which the record keeps only
-    as name lists, come as one note.
+    so lines get positional keys; a reply whose transcript is still pending is left out (it
+    arrives as a line when its transcript completes), and tools and hand-offs, which the record
+    keeps only as name lists, come as one note.
     """
     messages = list(record.messages)
-    if state == "speaking" and messages and messages[-1].sender == "assistant":
+    if reply_pending and messages and messages[-1].sender == "assistant":
         messages.pop()
     lines = [
         Line(message.sender, scrub(message.message), f"earlier-{n}", message.interrupted)
