@@ -40,8 +40,9 @@ from app.agent_runtime import AgentRuntime
 from app.agents import AgentCatalog
 from app.browser import CLOSE_TIMEOUT, BrowserSocket, Receive
 from app.close_codes import CLOSE_FOR_REASON, reason_for_client_close
-from app.document import DisconnectReason, build_document
+from app.document import DisconnectReason, build_document, document_id
 from app.frames import audio_delta_facts, is_plain_audio_append, utf8_length_exceeds
+from app.live.hub import CallFeed, LiveHub
 from app.logging_setup import current_session
 from app.rate_limit import FrameRateLimit
 from app.session_config import SessionSettings
@@ -85,8 +86,10 @@ class Call:
     session_settings: SessionSettings
     clock: Callable[[], float] = trio.current_time
     wall_clock: Callable[[], datetime] = attrs.field(default=lambda: datetime.now(UTC))
+    live: LiveHub = attrs.field(factory=LiveHub)  # the live board (nobody watches by default)
 
     tracker: ConversationTracker = attrs.field(init=False)
+    feed: CallFeed = attrs.field(init=False)
     agent: AgentRuntime = attrs.field(init=False)
     reason: DisconnectReason | None = attrs.field(init=False, default=None)
     outcome: str | None = attrs.field(init=False, default=None)
@@ -120,6 +123,13 @@ class Call:
             session_id=self.session_id,
         )
         self.start_time = self.wall_clock()
+        self.feed = self.live.feed(
+            session_id=self.session_id,
+            customer_id=self.customer_id,
+            agent=lambda: self.agent.agent.name,
+            record=self.tracker.record,
+            clock=self.clock,
+        )
 
     # -- ending ------------------------------------------------------------------------------------
 
@@ -197,6 +207,7 @@ class Call:
             nursery.start_soon(self._close_browser)
             nursery.start_soon(self._close_upstream)
             nursery.start_soon(self._save)
+        self.feed.end(self.reason.value if self.reason else "", self._saved_document_id())
         log.info(
             "Session %s closed after %.1f s: %d frames from the browser, %d from the model, "
             "conversation %s",
@@ -247,6 +258,12 @@ class Call:
             # for it, or it could land after the discard and be "recovered" at the next start.
             await self._checkpoints_stopped.wait()
             await self.recorder.discard_checkpoint(self.session_id)
+
+    def _saved_document_id(self) -> str | None:
+        """The stored conversation's id, for the board's link; None if nothing was written."""
+        if self.outcome not in ("stored", "spooled"):
+            return None
+        return document_id(self.session_id, self.start_time)
 
     def document(self, reason: DisconnectReason) -> dict[str, Any] | None:
         """The conversation document as of now, or None if nothing was said."""
@@ -316,6 +333,7 @@ class Call:
             )
             return None
         self.tracker.observe_client(event, self.clock())
+        self.feed.observe_client(event)
         forward = self.agent.from_browser(event)
         if forward is None:
             return None
@@ -424,6 +442,7 @@ class Call:
         if not isinstance(event, dict):
             return text
         self.tracker.observe_upstream(event, self.clock())
+        self.feed.observe_upstream(event)
         view = self.agent.from_upstream(event, self._spawn, upstream.send)
         if view is None:
             return None

@@ -71,6 +71,7 @@ class RealtimeEndpoint:
                 transcription_model=self.relay.settings.input_transcription_model,
                 voice=self.relay.settings.voice,
             ),
+            live=self.relay.live,
         )
         # Registered before the accept, so a call is counted (and drained) from the moment the
         # browser could send its first frame.

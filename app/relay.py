@@ -15,6 +15,7 @@ import attrs
 import trio
 
 from app.agents import AgentCatalog, load_catalog
+from app.live.hub import LiveHub
 from app.registry import CallRegistry
 from app.settings import Settings
 from app.store.base import ConversationStore
@@ -58,6 +59,7 @@ class Relay:
     store: DeferredStore = attrs.field(init=False)
     recorder: DurableRecorder = attrs.field(init=False)
     ready: bool = False
+    live: LiveHub = attrs.Factory(LiveHub)  # the live board's watchers (see app.live_api)
 
     def __attrs_post_init__(self) -> None:
         self.store = DeferredStore(

@@ -19,6 +19,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from app.admin_api import create_admin_api
+from app.live_api import create_live_api
 from app.metrics import metrics_registry, render
 from app.relay import Relay
 
@@ -85,6 +86,7 @@ def create_web(relay: Relay) -> QuartTrio:
     metrics = metrics_registry(relay)
     web.after_request(security_headers)
     web.register_blueprint(create_admin_api(relay))
+    web.register_blueprint(create_live_api(relay, relay.live))
 
     @web.get("/")
     async def index() -> Any:

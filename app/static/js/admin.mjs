@@ -1,15 +1,23 @@
-// The admin page (/admin): sign-in, dashboard figures, calls per day, recent conversations
-// (paged with the API's continuation tokens) and one conversation's transcript.
+// The admin page (/admin): sign-in, dashboard figures, the live call board (live.mjs), calls
+// per day, recent conversations (paged with the API's continuation tokens) and one
+// conversation's transcript.
 
 import { AdminApi, ApiError } from "./api.mjs";
 import { drawCallsPerDay } from "./chart.mjs";
 import { formatDuration, formatPercent, formatTime, reasonIsProblem, reasonText } from "./format.mjs";
+import { LiveBoard } from "./live.mjs";
 
 const CHART_DAYS = 14;
 const REFRESH_MS = 10000;
 
 const $ = (id) => document.getElementById(id);
 const api = new AdminApi();
+
+const live = new LiveBoard({
+  token: () => api.token,
+  openConversation: (customerId, id) => openConversation({ customer_id: customerId, id }).catch(failed),
+  refused: (error) => failed(new ApiError(error.status, error.message)),
+});
 
 const page = {
   // Continuation tokens of the pages before the current one ([0] is the first page: null).
@@ -26,6 +34,7 @@ function showProblem(text) {
 
 function showSignIn(message) {
   clearInterval(page.timer);
+  live.stop();
   $("dashboard").hidden = true;
   $("sign-in").hidden = false;
   showProblem(message);
@@ -116,8 +125,8 @@ function fact(list, name, value) {
 
 async function openConversation(item, row) {
   const doc = await api.conversation(item.customer_id, item.id);
-  for (const selected of document.querySelectorAll("tr.selected")) selected.classList.remove("selected");
-  row.classList.add("selected");
+  for (const selected of $("recent").querySelectorAll("tr.selected")) selected.classList.remove("selected");
+  row?.classList.add("selected");
   const meta = doc.metadata ?? {};
   $("detail-title").textContent = `Conversation with ${doc.customer_id}`;
   const facts = $("detail-facts");
@@ -168,6 +177,7 @@ async function showDashboard() {
   await Promise.all([refreshChart(), showPage(null)]);
   clearInterval(page.timer);
   page.timer = setInterval(() => refreshFigures().catch(failed), REFRESH_MS);
+  live.start();
   return dashboard;
 }
 
