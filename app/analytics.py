@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from contextlib import aclosing
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -139,13 +140,20 @@ def _ranked(counts: Counter[str]) -> list[tuple[str, int]]:
 
 
 async def collect_stats(
-    store: ConversationStore, *, days: int, utc_offset: timedelta, now: datetime
+    store: ConversationStore,
+    *,
+    days: int,
+    utc_offset: timedelta,
+    now: datetime,
+    on_document: Callable[[], None] | None = None,
 ) -> CallStats:
-    """One streaming pass over the window's documents."""
+    """One streaming pass over the window's documents; ``on_document`` is told of each."""
     today = now.astimezone(timezone(utc_offset)).date()
     stats = CallStats(today=today, days=days, utc_offset=utc_offset)
     documents = store.export(since=stats.since)
     async with aclosing(documents):
         async for doc in documents:
             stats.add(doc)
+            if on_document is not None:
+                on_document()
     return stats
