@@ -23,9 +23,11 @@ ENV PYTHONUNBUFFERED=1 \
     HOST=0.0.0.0 \
     PORT=8000 \
     DATA_DIR=/data
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin relay \
+# uid and gid 10001: infra/modules/app/relay.bicep mounts the data share as this user's.
+RUN groupadd --system --gid 10001 relay \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin relay \
     && mkdir -p /data \
-    && chown relay /data
+    && chown 10001:10001 /data
 COPY --from=build /install /usr/local
 USER 10001
 WORKDIR /srv
