@@ -121,7 +121,7 @@ def relay_env() -> dict[str, str]:
 
     settings = block(RELAY, "var settings = {")
     env = {name: str(value(expression)) for name, expression in top_level_entries(settings)}
-    for name in re.findall(r"\{ name: '(\w+)', secretRef: '[\w-]+' \}", RELAY):
+    for name in re.findall(r"name: '(\w+)'\s+secretRef: '[\w-]+'", RELAY):
         env[name] = "s" * 40
     return env
 

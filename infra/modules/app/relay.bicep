@@ -145,17 +145,38 @@ var settings = {
   COSMOSDB_CONTAINER: cosmosContainer
 }
 
-var plainEnv = [for setting in items(settings): { name: setting.key, value: setting.value }]
+var plainEnv = [
+  for setting in items(settings): {
+    name: setting.key
+    value: setting.value
+  }
+]
 
-var secrets = concat(
-  empty(adminToken) ? [] : [{ name: 'admin-token', value: adminToken }],
-  empty(callTokenSecret) ? [] : [{ name: 'call-token-secret', value: callTokenSecret }]
-)
-
-var secretEnv = concat(
-  empty(adminToken) ? [] : [{ name: 'ADMIN_TOKEN', secretRef: 'admin-token' }],
-  empty(callTokenSecret) ? [] : [{ name: 'CALL_TOKEN_SECRET', secretRef: 'call-token-secret' }]
-)
+// ADMIN_TOKEN and CALL_TOKEN_SECRET are Container App secrets, set only when given.
+var adminTokenSecrets = empty(adminToken) ? [] : [
+  {
+    name: 'admin-token'
+    value: adminToken
+  }
+]
+var callTokenSecrets = empty(callTokenSecret) ? [] : [
+  {
+    name: 'call-token-secret'
+    value: callTokenSecret
+  }
+]
+var adminTokenEnv = empty(adminToken) ? [] : [
+  {
+    name: 'ADMIN_TOKEN'
+    secretRef: 'admin-token'
+  }
+]
+var callTokenEnv = empty(callTokenSecret) ? [] : [
+  {
+    name: 'CALL_TOKEN_SECRET'
+    secretRef: 'call-token-secret'
+  }
+]
 
 resource relay 'Microsoft.App/containerApps@2025-01-01' = {
   name: name
@@ -193,7 +214,7 @@ resource relay 'Microsoft.App/containerApps@2025-01-01' = {
           identity: identityId
         }
       ]
-      secrets: secrets
+      secrets: concat(adminTokenSecrets, callTokenSecrets)
     }
     template: {
       terminationGracePeriodSeconds: terminationGracePeriodSeconds
@@ -205,7 +226,7 @@ resource relay 'Microsoft.App/containerApps@2025-01-01' = {
             cpu: json(cpu)
             memory: memory
           }
-          env: concat(plainEnv, secretEnv)
+          env: concat(plainEnv, adminTokenEnv, callTokenEnv)
           volumeMounts: [
             {
               volumeName: 'data'
