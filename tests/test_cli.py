@@ -22,6 +22,7 @@ import attrs
 import pytest
 import trio
 
+from app.analytics import CallStats
 from app.settings import Settings
 from app.store.factory import open_store
 
@@ -275,3 +276,16 @@ def _read_terminal(fd: int) -> str:
                 break
             chunks.append(chunk)
     return b"".join(chunks).decode(errors="replace")
+
+
+def test_tools_and_agents_are_counted_once_per_conversation() -> None:
+    """A name listed twice, a non-list or a non-string counts nothing extra."""
+    stats = CallStats(today=today.date(), days=1)
+    stats.add(conversation(1, today, tools=("a", "a", "b"), agents=("root",)))
+    odd = conversation(2, today)
+    odd["metadata"]["tools_called"] = "a"
+    odd["metadata"]["agents_used"] = ["root", 7, ""]
+    stats.add(odd)
+    figures = stats.as_json()
+    assert figures["top_tools"] == [{"tool": "a", "calls": 1}, {"tool": "b", "calls": 1}]
+    assert figures["agents"] == [{"agent": "root", "calls": 2}]

@@ -124,3 +124,16 @@ async def test_every_command_has_help(tmp_path: Path) -> None:
         assert done.status == 0
         assert done.stdout.startswith(f"usage: python -m app {' '.join(command)}")
     assert not (tmp_path / "conversations.sqlite3").exists()  # help touched no store
+
+
+async def test_serve_command_reports_a_port_in_use(tmp_path: Path) -> None:
+    """``serve`` is the server's own path: a port it cannot bind is one line and status 1."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = command_env(tmp_path, {}, HOST="127.0.0.1", PORT=str(port))
+        done = await run_app(env, "serve")
+    assert done.status == 1
+    assert done.stderr_lines[-1].startswith("the relay could not start: cannot listen")
+    assert "Traceback" not in done.stderr
