@@ -1,12 +1,14 @@
-"""What the operator commands share: settings, the store, logging, and one-line failures."""
+"""What the operator commands share: settings, the store, logging, and one-line failures.
+
+The command modules import trio, rich and the store only when they run, so that ``--help`` and
+the container's ``healthcheck`` (every 30 seconds) start quickly.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-
-import trio
 
 from app.settings import Settings, SettingsError
 from app.store.base import ConversationStore, StoreError
@@ -61,6 +63,7 @@ async def open_existing_store(settings: Settings) -> ConversationStore:
 
 def with_store(settings: Settings, work: Callable[[ConversationStore], Awaitable[int]]) -> int:
     """Open the store, run ``work`` on it, close it; a store failure becomes a `CommandError`."""
+    import trio  # here: ``healthcheck`` and ``--help`` start without it
 
     async def run() -> int:
         store = await open_existing_store(settings)

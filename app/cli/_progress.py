@@ -12,16 +12,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-
 __all__ = ["progress"]
 
 
@@ -30,6 +20,16 @@ def progress(
     label: str, total: int | None = None, *, stream: TextIO | None = None
 ) -> Iterator[Callable[[], None]]:
     """Yield a function to call once per item; draws on ``stream`` (stderr) if a terminal."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     console = Console(file=stream or sys.stderr)
     bar = Progress(
         SpinnerColumn(),

@@ -17,16 +17,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from app.cli._common import CommandError, load_settings, with_store
 from app.settings import Settings
 from app.store.base import ConversationStore
-from app.store.recorder import DurableRecorder
-from app.store.spool import Spool
+
+if TYPE_CHECKING:
+    from app.store.spool import Spool
 
 HELP = "list or flush the conversations waiting in DATA_DIR/spool"
 
@@ -57,6 +55,8 @@ def add_parser(commands: Any) -> None:
 
 
 def spool_of(settings: Settings) -> Spool:
+    from app.store.spool import Spool
+
     return Spool(settings.data_dir / "spool")
 
 
@@ -90,6 +90,9 @@ def _file_count(directory: Path) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
     settings = load_settings()
     spool = spool_of(settings)
     try:
@@ -141,6 +144,8 @@ def run_flush(args: argparse.Namespace) -> int:
         return 0
 
     async def flush(store: ConversationStore) -> int:
+        from app.store.recorder import DurableRecorder
+
         recorder = DurableRecorder(store=store, spool=spool, save_timeout=settings.save_timeout)
         try:
             await recorder.flush()

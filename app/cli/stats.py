@@ -11,15 +11,17 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
-from app.analytics import CallStats, collect_stats
 from app.cli._common import load_settings, with_store
 from app.cli._progress import progress
 from app.store.base import ConversationStore
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from app.analytics import CallStats
 
 HELP = "calls per day, durations, interruptions, disconnect reasons, tools and agents"
 #: A year: the pass reads every document of the window, so it is bounded.
@@ -69,6 +71,10 @@ def bounded_int(name: str, low: int, high: int) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from app.analytics import collect_stats
+
     settings = load_settings()
     result: list[CallStats] = []
 
@@ -95,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
 
 def render(stats: CallStats, console: Console) -> None:
     """The figures as a few small tables (plain text when stdout is not a terminal)."""
+    from rich.table import Table
+
     figures = stats.as_json()
     summary = Table(title=f"Calls since {figures['since']}", show_header=False)
     summary.add_column("figure")
@@ -119,6 +127,8 @@ def render(stats: CallStats, console: Console) -> None:
 
 
 def _counts(title: str, name: str, rows: list[tuple[str, int]]) -> Table:
+    from rich.table import Table
+
     table = Table(title=title)
     table.add_column(name)
     table.add_column("calls", justify="right")
