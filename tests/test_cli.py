@@ -174,6 +174,53 @@ async def test_export_round_trips_every_document(seeded: dict[str, str]) -> None
     assert "\x1b" not in done.stderr  # stderr is a pipe: no progress bar drawn into it
 
 
+async def test_export_streams_every_page(tmp_path: Path, store_backend: dict[str, Any]) -> None:
+    """More documents than three of the store's pages, some starting in the same second."""
+    docs = [
+        conversation(100 + n, today - timedelta(hours=1, seconds=n // 3), customer=f"c{n % 7}")
+        for n in range(230)
+    ]
+    with trio.fail_after(COMMAND_TIMEOUT):
+        await seed(Settings(data_dir=tmp_path, **store_backend), docs)
+    done = await run_app(command_env(tmp_path, store_backend), "export")
+    assert done.status == 0, done.stderr
+    exported = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(exported) == len(docs)
+    assert sorted(exported, key=lambda doc: doc["id"]) == sorted(docs, key=lambda doc: doc["id"])
+    starts = [doc["session_start"] for doc in exported]
+    assert starts == sorted(starts)  # oldest first, across page boundaries
+
+
+async def test_export_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
+    """``export | head -1``: the reader goes away; no traceback, status 1 (not complete)."""
+    docs = [conversation(100 + n, today - timedelta(seconds=n)) for n in range(400)]
+    await seed(Settings(data_dir=tmp_path), docs)
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "app", "export"],
+        env=command_env(tmp_path, {}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        with trio.fail_after(COMMAND_TIMEOUT):
+            first = await process.stdout.receive_some(1000)
+            assert first.startswith(b'{"id": ')
+            await process.stdout.aclose()  # 400 documents do not fit in the pipe: it breaks
+            stderr = b""
+            while chunk := await process.stderr.receive_some(65536):
+                stderr += chunk
+            status = await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            with trio.move_on_after(COMMAND_TIMEOUT, shield=True):
+                await process.wait()
+    assert status == 1
+    assert b"Traceback" not in stderr
+    assert b"exported" not in stderr
+
+
 async def test_export_window_and_customer(tmp_path: Path) -> None:
     await seed(Settings(data_dir=tmp_path), DATA_SET)
     env = command_env(tmp_path, {})
