@@ -1,52 +1,20 @@
-"""``python -m app``: serve the relay on ``HOST``:``PORT`` until SIGTERM or SIGINT."""
+"""``python -m app [COMMAND]``: with no command, serve the relay on ``HOST``:``PORT``.
+
+The commands (``serve``, ``export``, ``stats``, ``spool``, ``healthcheck``) live in `app.cli`;
+serving is `app.cli.serve.serve_relay`.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
-import trio
-from hypercorn.utils import LifespanFailureError
-
-from app.application import create_app
-from app.logging_setup import configure_logging
-from app.server import serve, tune_garbage_collector
-from app.settings import Settings, SettingsError
+from app.cli import main as run_command
 
 
-def main() -> int:
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(settings)
-    app = create_app(settings)
-    tune_garbage_collector()
-    try:
-        trio.run(serve, app, settings)
-    except BaseException as exc:
-        failure = _start_up_failure(exc)
-        if failure is None:
-            raise
-        print(f"the relay could not start: {failure}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _start_up_failure(exc: BaseException) -> str | None:
-    """A one-line reason if ``exc`` is a start-up failure a user can fix, else None.
-
-    Binding the port (in use, not allowed) and the lifespan start-up (the store cannot be
-    opened) fail inside hypercorn's nurseries, so they arrive wrapped in exception groups.
-    """
-    if isinstance(exc, BaseExceptionGroup):
-        reasons = [_start_up_failure(inner) for inner in exc.exceptions]
-        return "; ".join(r for r in reasons if r) or None
-    if isinstance(exc, LifespanFailureError):
-        return str(exc).removeprefix("Lifespan failure in startup. ").strip("'")
-    if isinstance(exc, OSError):
-        return f"cannot listen: {exc.strerror or exc}"
-    return None
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command in ``argv`` (default: the process's arguments); no command serves."""
+    return run_command(argv)
 
 
 if __name__ == "__main__":

@@ -7,23 +7,20 @@ The dashboard's figures are independent: one the store cannot give (the count, o
 aggregates when the pass over the window fails) is ``null``, with the reason under
 ``unavailable``, and the others are still answered.
 
-Aggregates (calls per day, average duration, interruption rate) are computed here by streaming
-``store.export(since=...)`` through `CallStats`: the store interface has no GROUP BY, because
-Cosmos DB cannot be relied on for one (its emulator does not run them).  A bounded window keeps
-that pass affordable, and `StatsCache` keeps its result while the store's count is unchanged, for
-at most `STATS_TTL` seconds, so a dashboard refreshed by several operators costs one pass, not
-one per refresh.
+Aggregates (calls per day, average duration, interruption rate, tools, agents) are computed by
+streaming ``store.export(since=...)`` through `app.analytics.CallStats` (shared with the
+``python -m app stats`` command).  A bounded window keeps that pass affordable, and `StatsCache`
+keeps its result while the store's count is unchanged, for at most `STATS_TTL` seconds, so a
+dashboard refreshed by several operators costs one pass, not one per refresh.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -31,9 +28,12 @@ import attrs
 import trio
 from quart import Blueprint, Response, request
 
+from app.analytics import CallStats, collect_stats
 from app.auth import AuthError, check_admin
 from app.relay import Relay
 from app.store.base import ConversationStore, StoreError
+
+__all__ = ["CallStats", "StatsCache", "collect_stats", "create_admin_api"]
 
 MAX_PAGE = 100
 #: The dashboard's averages cover this many days (the count covers every stored conversation).
@@ -83,109 +83,6 @@ def whole_number(name: str, value: str | None, default: int, low: int, high: int
     if not low <= number <= high:
         raise ValueError(f"{name} must be a whole number from {low} to {high}")
     return number
-
-
-@attrs.define(eq=False)
-class CallStats:
-    """Aggregates over conversation documents fed one at a time, so memory stays flat.
-
-    Days are calendar days at ``utc_offset`` (the operator's time zone, as the page reports it),
-    the last ``days`` of them up to and including ``today``.  The interruption rate is the share
-    of conversations in which the caller cut the assistant short at least once.
-    """
-
-    today: date
-    days: int
-    utc_offset: timedelta = timedelta(0)
-    per_day: list[int] = attrs.field(init=False)
-    conversations: int = 0
-    timed: int = 0
-    total_duration: float = 0.0
-    interrupted_conversations: int = 0
-    interruptions: int = 0
-    reasons: Counter[str] = attrs.field(factory=Counter)
-
-    def __attrs_post_init__(self) -> None:
-        self.per_day = [0] * self.days
-
-    @property
-    def first_day(self) -> date:
-        return self.today - timedelta(days=self.days - 1)
-
-    @property
-    def since(self) -> datetime:
-        """Midnight of the first day, in the operator's zone: the export's lower bound."""
-        return datetime.combine(self.first_day, time(0), tzinfo=timezone(self.utc_offset))
-
-    def add(self, doc: dict[str, Any]) -> None:
-        """Count one document; one outside the window or without a readable start is skipped."""
-        try:
-            start = datetime.fromisoformat(str(doc.get("session_start")))
-        except ValueError:
-            return
-        if start.tzinfo is None:
-            return
-        index = (start.astimezone(timezone(self.utc_offset)).date() - self.first_day).days
-        if not 0 <= index < self.days:
-            return
-        self.per_day[index] += 1
-        self.conversations += 1
-        duration = _number(doc.get("duration_seconds"))
-        if duration is not None and duration >= 0:
-            self.timed += 1
-            self.total_duration += duration
-        metadata = doc.get("metadata")
-        interruptions = _number(metadata.get("interruptions") if isinstance(metadata, dict) else 0)
-        if interruptions is not None and interruptions > 0:
-            self.interrupted_conversations += 1
-            self.interruptions += int(interruptions)
-        self.reasons[str(doc.get("disconnect_reason", "unknown"))] += 1
-
-    @property
-    def average_duration(self) -> float | None:
-        return round(self.total_duration / self.timed, 3) if self.timed else None
-
-    @property
-    def interruption_rate(self) -> float | None:
-        if not self.conversations:
-            return None
-        return round(self.interrupted_conversations / self.conversations, 4)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "days": self.days,
-            "utc_offset_minutes": int(self.utc_offset.total_seconds() // 60),
-            "since": self.since.isoformat(),
-            "calls_per_day": [
-                {"date": (self.first_day + timedelta(days=n)).isoformat(), "calls": calls}
-                for n, calls in enumerate(self.per_day)
-            ],
-            "conversations": self.conversations,
-            "average_duration_seconds": self.average_duration,
-            "interruption_rate": self.interruption_rate,
-            "interruptions": self.interruptions,
-            "disconnect_reasons": dict(sorted(self.reasons.items())),
-        }
-
-
-def _number(value: Any) -> float | None:
-    """A finite JSON number, or None (a boolean is not a number here)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-async def collect_stats(
-    store: ConversationStore, *, days: int, utc_offset: timedelta, now: datetime
-) -> CallStats:
-    """One streaming pass over the window's documents."""
-    today = now.astimezone(timezone(utc_offset)).date()
-    stats = CallStats(today=today, days=days, utc_offset=utc_offset)
-    documents = store.export(since=stats.since)
-    async with aclosing(documents):
-        async for doc in documents:
-            stats.add(doc)
-    return stats
 
 
 @attrs.define(eq=False)

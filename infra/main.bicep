@@ -1,22 +1,44 @@
-// The relay's Azure resources: the managed identity the app runs as, and Cosmos DB for its
-// conversations with that identity's data-plane role.  The app's hosting (App Service,
-// Container Apps...) is not defined here: attach the identity to it and set the outputs below
-// as its environment.
+// The relay on Azure, in one resource group: the relay on Container Apps with a user-assigned
+// managed identity, Azure OpenAI with a realtime deployment, Cosmos DB for the conversations,
+// the roles that let the identity use both (no keys), a registry for the image, an Azure Files
+// share for the relay's DATA_DIR, and Log Analytics for its logs.
 //
-//   az deployment group create -g RESOURCE_GROUP -f infra/main.bicep
+//   azd up                                  (azure.yaml; azd asks for the environment and region)
+//   az deployment sub create -l swedencentral -f infra/main.bicep \
+//       -p environmentName=relay-prod relayImage=REGISTRY.azurecr.io/voice-relay:TAG
 //
-// The relay then authenticates with Entra ID: DefaultAzureCredential picks the managed identity
-// named by AZURE_CLIENT_ID.
+// Every parameter is described below and in notes (README, "Deploying to Azure").  The relay's
+// settings are passed to its container by modules/app/relay.bicep; tests/test_infra.py checks
+// that each is a setting the relay reads (app/settings.py) with a value it accepts.
 
-targetScope = 'resourceGroup'
+targetScope = 'subscription'
 
-@description('Azure region of every resource.')
-param location string = resourceGroup().location
+@description('Name of the deployment (azd: the environment name): names the resource group and, hashed, every resource.')
+@minLength(1)
+@maxLength(40)
+param environmentName string
 
-@description('Prefix of the resource names (lowercase letters, digits and hyphens).')
-@minLength(3)
-@maxLength(20)
-param namePrefix string = 'voice-relay'
+@description('Azure region of every resource but Azure OpenAI.')
+param location string
+
+@description('Resource group to create or reuse (default: rg-ENVIRONMENTNAME).')
+param resourceGroupName string = ''
+
+@description('Azure region of Azure OpenAI: one where the realtime model is offered (default: location).')
+param openAiLocation string = ''
+
+@description('Realtime model to deploy.')
+param realtimeModelName string = 'gpt-realtime'
+
+@description('Version of the realtime model.')
+param realtimeModelVersion string = '2025-08-28'
+
+@description('Name of the realtime deployment (the relay\'s AZURE_OPENAI_DEPLOYMENT).')
+param realtimeDeploymentName string = 'gpt-realtime'
+
+@description('Capacity of the realtime deployment in quota units (GlobalStandard: billed per token, not per unit).')
+@minValue(1)
+param realtimeCapacity int = 1
 
 @description('Database of the conversations (the relay\'s COSMOSDB_DATABASE).')
 param cosmosDatabaseName string = 'GenAI'
@@ -28,35 +50,253 @@ param cosmosContainerName string = 'AI_Conversations'
 @minValue(0)
 param conversationTtlSeconds int = 0
 
-@description('Object ids of developers who run the relay locally with their own az login (given the same data-plane role as the app).')
+@description('Turn Cosmos DB key auth off, so that only Entra ID identities get in.')
+param disableCosmosKeyAuth bool = true
+
+@description('Object id of the user running the deployment (azd fills it in): given the same data roles as the relay, to run the relay or its commands locally.')
+param principalId string = ''
+
+@description('Object ids of more developers given the same data roles as the relay.')
 param developerPrincipalIds array = []
 
-@description('Turn Cosmos DB key auth off, so that only Entra ID identities get in.')
-param disableCosmosKeyAuth bool = false
+@description('Image to run, e.g. REGISTRY.azurecr.io/voice-relay:TAG (\'\': the image already deployed, or a placeholder until azd deploy).')
+param relayImage string = ''
 
-resource appIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
-  name: '${namePrefix}-identity'
+@description('Whether the relay\'s Container App exists already (azd: SERVICE_RELAY_RESOURCE_EXISTS), so that its image is kept.')
+param relayExists bool = false
+
+@description('vCPU per replica (0.25 to 4; memory is twice this in GiB).')
+@allowed(['0.5', '1.0', '2.0', '4.0'])
+param containerCpu string = '1.0'
+
+@description('WORKERS: relay processes per replica; the replica\'s whole vCPUs (1 for 0.5 or 1.0).')
+@minValue(1)
+param workers int = 1
+
+@description('Fewest replicas: at least 1, since scaling to zero would end live calls.')
+@minValue(1)
+param minReplicas int = 1
+
+@description('Most replicas.  Each replica needs a DATA_DIR of its own (see notes); replicas of one app share the data share, so raise this only as the notes describe.')
+@minValue(1)
+param maxReplicas int = 1
+
+@description('Live calls per replica above which another replica starts (at most maxReplicas).')
+@minValue(1)
+param callsPerReplica int = 60
+
+@description('SHUTDOWN_GRACE: seconds a stopping relay gives live calls to end and be saved; the container is given 30 s more.')
+@minValue(1)
+@maxValue(570)
+param shutdownGraceSeconds int = 25
+
+@description('MAX_CALLS: live calls one relay process accepts before answering 503.')
+@minValue(1)
+param maxCalls int = 100
+
+@description('MAX_CALLS_PER_CUSTOMER: live calls one customer may have at once.')
+@minValue(1)
+param maxCallsPerCustomer int = 5
+
+@description('MAX_FRAME_RATE: WebSocket messages per second a browser may send on one call.')
+@minValue(1)
+param maxFrameRate int = 250
+
+@description('REDACT_PII: redact personal data in stored transcripts before they are saved.')
+param redactPii bool = true
+
+@description('LOG_LEVEL of the relay.')
+@allowed(['CRITICAL', 'ERROR', 'WARNING', 'INFO', 'DEBUG'])
+param logLevel string = 'INFO'
+
+@description('ALLOWED_ORIGINS: comma-separated browser origins allowed to open calls (\'\': the relay\'s own page only).')
+param allowedOrigins string = ''
+
+@description('ADMIN_TOKEN for the admin API and dashboard (\'\': loopback clients only, so nobody in Azure).')
+@secure()
+param adminToken string = ''
+
+@description('CALL_TOKEN_SECRET, at least 32 characters, to verify signed call tokens (\'\': ?customer_id= is trusted as given).')
+@secure()
+param callTokenSecret string = ''
+
+@description('Days Log Analytics keeps the relay\'s logs.')
+@minValue(30)
+@maxValue(730)
+param logRetentionDays int = 30
+
+var tags = {
+  'azd-env-name': environmentName
+}
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var developers = concat(empty(principalId) ? [] : [principalId], developerPrincipalIds)
+// Memory per replica: Container Apps' Consumption profile takes 2 GiB per vCPU.
+var memoryByCpu = {
+  '0.5': '1Gi'
+  '1.0': '2Gi'
+  '2.0': '4Gi'
+  '4.0': '8Gi'
+}
+var relayName = 'ca-relay-${resourceToken}'
+// Until azd deploy pushes the relay's image, the app runs a public placeholder.
+var placeholderImage = 'mcr.microsoft.com/azuredocs/containerapps-helloworld:latest'
+
+resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
   location: location
+  tags: tags
+}
+
+module appIdentity 'modules/identity/identity.bicep' = {
+  name: 'identity'
+  scope: group
+  params: {
+    name: 'id-relay-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module logs 'modules/monitoring/log-analytics.bicep' = {
+  name: 'log-analytics'
+  scope: group
+  params: {
+    name: 'log-${resourceToken}'
+    location: location
+    tags: tags
+    retentionInDays: logRetentionDays
+  }
+}
+
+module registry 'modules/registry/registry.bicep' = {
+  name: 'registry'
+  scope: group
+  params: {
+    name: 'cr${resourceToken}'
+    location: location
+    tags: tags
+    pullPrincipalId: appIdentity.outputs.principalId
+  }
+}
+
+module dataShare 'modules/storage/file-share.bicep' = {
+  name: 'data-share'
+  scope: group
+  params: {
+    accountName: 'st${resourceToken}'
+    location: location
+    tags: tags
+  }
 }
 
 module cosmos 'modules/cosmos/cosmos.bicep' = {
   name: 'cosmos'
+  scope: group
   params: {
-    accountName: toLower('${namePrefix}-${uniqueString(resourceGroup().id)}')
+    accountName: 'cosmos-${resourceToken}'
     location: location
     databaseName: cosmosDatabaseName
     containerName: cosmosContainerName
     defaultTtlSeconds: conversationTtlSeconds
-    dataContributorPrincipalIds: concat([appIdentity.properties.principalId], developerPrincipalIds)
+    dataContributorPrincipalIds: concat([appIdentity.outputs.principalId], developers)
     disableKeyAuth: disableCosmosKeyAuth
   }
 }
 
-@description('Attach this user-assigned identity to the app.')
-output APP_IDENTITY_RESOURCE_ID string = appIdentity.id
+module openAi 'modules/openai/openai.bicep' = {
+  name: 'openai'
+  scope: group
+  params: {
+    name: 'oai-${resourceToken}'
+    location: empty(openAiLocation) ? location : openAiLocation
+    tags: tags
+    deploymentName: realtimeDeploymentName
+    modelName: realtimeModelName
+    modelVersion: realtimeModelVersion
+    capacity: realtimeCapacity
+    userPrincipalIds: concat([appIdentity.outputs.principalId], developers)
+    userPrincipalTypes: concat(['ServicePrincipal'], map(developers, developer => 'User'))
+  }
+}
 
-// The app's environment.
-output AZURE_CLIENT_ID string = appIdentity.properties.clientId
+module appsEnvironment 'modules/app/environment.bicep' = {
+  name: 'container-apps-environment'
+  scope: group
+  params: {
+    name: 'cae-${resourceToken}'
+    location: location
+    tags: tags
+    logAnalyticsName: logs.outputs.name
+    storageAccountName: dataShare.outputs.accountName
+    shareName: dataShare.outputs.shareName
+  }
+}
+
+module existingImage 'modules/app/existing-image.bicep' = {
+  name: 'relay-existing-image'
+  scope: group
+  params: {
+    exists: relayExists
+    name: relayName
+  }
+}
+
+module relay 'modules/app/relay.bicep' = {
+  name: 'relay'
+  scope: group
+  params: {
+    name: relayName
+    location: location
+    tags: union(tags, { 'azd-service-name': 'relay' })
+    environmentId: appsEnvironment.outputs.id
+    storageName: appsEnvironment.outputs.storageName
+    identityId: appIdentity.outputs.id
+    identityClientId: appIdentity.outputs.clientId
+    registryServer: registry.outputs.loginServer
+    image: !empty(relayImage) ? relayImage : (relayExists ? existingImage.outputs.image : placeholderImage)
+    cpu: containerCpu
+    memory: memoryByCpu[containerCpu]
+    workers: workers
+    minReplicas: minReplicas
+    maxReplicas: maxReplicas
+    callsPerReplica: callsPerReplica
+    shutdownGraceSeconds: shutdownGraceSeconds
+    maxCalls: maxCalls
+    maxCallsPerCustomer: maxCallsPerCustomer
+    maxFrameRate: maxFrameRate
+    redactPii: redactPii
+    logLevel: logLevel
+    allowedOrigins: allowedOrigins
+    cosmosEndpoint: cosmos.outputs.endpoint
+    cosmosDatabase: cosmos.outputs.databaseName
+    cosmosContainer: cosmos.outputs.containerName
+    openAiEndpoint: openAi.outputs.endpoint
+    openAiDeployment: openAi.outputs.deploymentName
+    adminToken: adminToken
+    callTokenSecret: callTokenSecret
+  }
+}
+
+// For azd (it pushes the image to this registry and reads these into .azure/ENV/.env).
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = group.name
+output AZURE_CONTAINER_REGISTRY_ENDPOINT string = registry.outputs.loginServer
+output AZURE_CONTAINER_REGISTRY_NAME string = registry.outputs.name
+
+@description('Where browsers reach the relay.')
+output RELAY_URL string = relay.outputs.uri
+output RELAY_APP_NAME string = relay.outputs.name
+
+// The identity the relay runs as (set as AZURE_CLIENT_ID in its container; leave it unset when
+// you run the relay or its commands locally with your own az login).
+output AZURE_CLIENT_ID string = appIdentity.outputs.clientId
+
+// The relay's settings, for running it (or python -m app export|stats) locally against the same
+// services with your own az login (principalId or developerPrincipalIds have the data roles).
+output COSMOSDB_ACCOUNT string = cosmos.outputs.accountName
 output COSMOSDB_ENDPOINT string = cosmos.outputs.endpoint
 output COSMOSDB_DATABASE string = cosmos.outputs.databaseName
 output COSMOSDB_CONTAINER string = cosmos.outputs.containerName
+output AZURE_OPENAI_ENDPOINT string = openAi.outputs.endpoint
+output AZURE_OPENAI_DEPLOYMENT string = openAi.outputs.deploymentName

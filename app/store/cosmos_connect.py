@@ -239,8 +239,8 @@ class CosmosAccount:
         return (
             f"Cosmos DB {what} does not exist on {self.endpoint}. With Entra ID the relay "
             f"cannot create it (data-plane roles cannot create databases or containers). "
-            f"Deploy infra/main.bicep (az deployment group create -g RESOURCE_GROUP "
-            f"-f infra/main.bicep), or run: {'; '.join(commands)}"
+            f"Deploy infra/main.bicep (az deployment sub create -l REGION -f infra/main.bicep "
+            f"-p environmentName=NAME location=REGION), or run: {'; '.join(commands)}"
         )
 
     def _forbidden_message(self) -> str:

@@ -1,0 +1,66 @@
+"""``python -m app serve`` (the default): serve the relay on ``HOST``:``PORT`` until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from app.settings import Settings, SettingsError
+
+HELP = "serve calls on HOST:PORT until SIGTERM or SIGINT (the default)"
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser("serve", help=HELP, description=HELP[0].upper() + HELP[1:] + ".")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    return serve_relay(settings)
+
+
+def serve_relay(settings: Settings) -> int:
+    """Serve until told to stop; 0 after a clean shutdown, 1 when start-up failed."""
+    # Imported here: the operator commands (and the health check) do not load the server.
+    import trio
+
+    from app.application import create_app
+    from app.logging_setup import configure_logging
+    from app.server import serve, tune_garbage_collector
+
+    configure_logging(settings)
+    app = create_app(settings)
+    tune_garbage_collector()
+    try:
+        trio.run(serve, app, settings)
+    except BaseException as exc:
+        failure = start_up_failure(exc)
+        if failure is None:
+            raise
+        print(f"the relay could not start: {failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def start_up_failure(exc: BaseException) -> str | None:
+    """A one-line reason if ``exc`` is a start-up failure a user can fix, else None.
+
+    Binding the port (in use, not allowed) and the lifespan start-up (the store cannot be
+    opened) fail inside hypercorn's nurseries, so they arrive wrapped in exception groups.
+    """
+    from hypercorn.utils import LifespanFailureError
+
+    if isinstance(exc, BaseExceptionGroup):
+        reasons = [start_up_failure(inner) for inner in exc.exceptions]
+        return "; ".join(r for r in reasons if r) or None
+    if isinstance(exc, LifespanFailureError):
+        return str(exc).removeprefix("Lifespan failure in startup. ").strip("'")
+    if isinstance(exc, OSError):
+        return f"cannot listen: {exc.strerror or exc}"
+    return None

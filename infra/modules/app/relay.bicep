@@ -1,0 +1,298 @@
+// The relay on Azure Container Apps: one container running `python -m app`, set up so that
+// live calls survive what the platform does on its own.
+//
+// - minReplicas >= 1: scaling to zero would end every live call.
+// - terminationGracePeriodSeconds > SHUTDOWN_GRACE: on a new revision, a scale-in or a
+//   restart, SIGTERM makes the relay refuse new calls and end the live ones with a saved
+//   document; the platform waits that long before it kills the container.
+// - DATA_DIR on an Azure Files volume: conversations the store did not take (and checkpoints
+//   of live calls) survive the restart and are flushed by the next process.
+// - HTTP ingress (HTTP/1.1, so WebSocket upgrades pass) with no session affinity: a call is one
+//   WebSocket, and it stays on the replica it reached.
+// - Scale on concurrent TCP connections (one per live call), not on requests per second,
+//   which a WebSocket that stays open for minutes does not show.
+// - Readiness on /readyz (this process takes calls: it fails while draining, so the ingress
+//   sends new calls elsewhere), liveness on /healthz (the process answers).
+//
+// Every value the container's environment gets is one of the relay's settings (app/settings.py);
+// tests/test_infra.py holds the two together.
+
+@description('Name of the Container App.')
+param name string
+
+@description('Azure region of the app.')
+param location string
+
+@description('Tags of the app; azd finds the app to deploy to by its azd-service-name tag.')
+param tags object
+
+@description('Resource id of the Container Apps environment.')
+param environmentId string
+
+@description('Name under which the environment knows the data share.')
+param storageName string
+
+@description('Resource id of the user-assigned identity the relay runs as.')
+param identityId string
+
+@description('Client id of that identity (AZURE_CLIENT_ID: DefaultAzureCredential picks it).')
+param identityClientId string
+
+@description('Login server of the registry the image is pulled from with the identity (\'\' for a public image).')
+param registryServer string
+
+@description('Container image to run.')
+param image string
+
+@description('vCPU per replica (Consumption: 0.25 to 4, in steps of 0.25, as a string).')
+param cpu string
+
+@description('Memory per replica: twice the vCPU in GiB (1.0 vCPU: \'2Gi\').')
+param memory string
+
+@description('WORKERS: relay processes per replica; set it to the replica\'s whole vCPUs.')
+param workers int
+
+@description('Fewest replicas; at least 1 (scale to zero drops live calls).')
+@minValue(1)
+param minReplicas int
+
+@description('Most replicas (see notes: each needs its own DATA_DIR).')
+@minValue(1)
+param maxReplicas int
+
+@description('Live calls per replica above which another replica is started.')
+@minValue(1)
+param callsPerReplica int
+
+@description('SHUTDOWN_GRACE: seconds a stopping relay gives live calls to end and be saved.')
+@minValue(1)
+@maxValue(570)
+param shutdownGraceSeconds int
+
+@description('MAX_CALLS: live calls one process accepts before answering 503.')
+@minValue(1)
+param maxCalls int
+
+@description('MAX_CALLS_PER_CUSTOMER: live calls one customer may have at once.')
+@minValue(1)
+param maxCallsPerCustomer int
+
+@description('MAX_FRAME_RATE: WebSocket messages per second a browser may send on one call.')
+@minValue(1)
+param maxFrameRate int
+
+@description('REDACT_PII: redact personal data in stored transcripts before they are saved.')
+param redactPii bool
+
+@description('LOG_LEVEL of the relay.')
+@allowed(['CRITICAL', 'ERROR', 'WARNING', 'INFO', 'DEBUG'])
+param logLevel string
+
+@description('ALLOWED_ORIGINS: comma-separated browser origins allowed to open calls (\'\' = same origin only).')
+param allowedOrigins string
+
+@description('COSMOSDB_ENDPOINT.')
+param cosmosEndpoint string
+
+@description('COSMOSDB_DATABASE.')
+param cosmosDatabase string
+
+@description('COSMOSDB_CONTAINER.')
+param cosmosContainer string
+
+@description('AZURE_OPENAI_ENDPOINT.')
+param openAiEndpoint string
+
+@description('AZURE_OPENAI_DEPLOYMENT.')
+param openAiDeployment string
+
+@description('ADMIN_TOKEN (\'\': the admin API answers loopback clients only, i.e. nobody).')
+@secure()
+param adminToken string
+
+@description('CALL_TOKEN_SECRET, at least 32 characters (\'\': ?customer_id= is trusted as given).')
+@secure()
+param callTokenSecret string
+
+// The relay's PORT, the ingress target and the probes' port.
+var port = 8000
+// DATA_DIR, where the data share is mounted.
+var dataDir = '/data'
+// The image's user (Dockerfile): the share is mounted as its files.
+var imageUid = 10001
+// After SHUTDOWN_GRACE: hypercorn's own close (2 s) and closing the store (up to 5 s), with room.
+var terminationGracePeriodSeconds = shutdownGraceSeconds + 30
+
+var settings = {
+  HOST: '0.0.0.0'
+  PORT: string(port)
+  DATA_DIR: dataDir
+  LOG_FORMAT: 'json'
+  LOG_LEVEL: logLevel
+  WORKERS: string(workers)
+  SHUTDOWN_GRACE: string(shutdownGraceSeconds)
+  MAX_CALLS: string(maxCalls)
+  MAX_CALLS_PER_CUSTOMER: string(maxCallsPerCustomer)
+  MAX_FRAME_RATE: string(maxFrameRate)
+  REDACT_PII: redactPii ? 'true' : 'false'
+  ALLOWED_ORIGINS: allowedOrigins
+  AZURE_CLIENT_ID: identityClientId
+  AZURE_OPENAI_ENDPOINT: openAiEndpoint
+  AZURE_OPENAI_DEPLOYMENT: openAiDeployment
+  COSMOSDB_ENDPOINT: cosmosEndpoint
+  COSMOSDB_DATABASE: cosmosDatabase
+  COSMOSDB_CONTAINER: cosmosContainer
+}
+
+var plainEnv = [
+  for setting in items(settings): {
+    name: setting.key
+    value: setting.value
+  }
+]
+
+// ADMIN_TOKEN and CALL_TOKEN_SECRET are Container App secrets, set only when given.
+var adminTokenSecrets = empty(adminToken) ? [] : [
+  {
+    name: 'admin-token'
+    value: adminToken
+  }
+]
+var callTokenSecrets = empty(callTokenSecret) ? [] : [
+  {
+    name: 'call-token-secret'
+    value: callTokenSecret
+  }
+]
+var adminTokenEnv = empty(adminToken) ? [] : [
+  {
+    name: 'ADMIN_TOKEN'
+    secretRef: 'admin-token'
+  }
+]
+var callTokenEnv = empty(callTokenSecret) ? [] : [
+  {
+    name: 'CALL_TOKEN_SECRET'
+    secretRef: 'call-token-secret'
+  }
+]
+
+resource relay 'Microsoft.App/containerApps@2025-01-01' = {
+  name: name
+  location: location
+  tags: tags
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    environmentId: environmentId
+    workloadProfileName: 'Consumption'
+    configuration: {
+      activeRevisionsMode: 'Single'
+      ingress: {
+        external: true
+        targetPort: port
+        transport: 'http'
+        allowInsecure: false
+        stickySessions: {
+          affinity: 'none'
+        }
+        traffic: [
+          {
+            latestRevision: true
+            weight: 100
+          }
+        ]
+      }
+      registries: empty(registryServer) ? [] : [
+        {
+          server: registryServer
+          identity: identityId
+        }
+      ]
+      secrets: concat(adminTokenSecrets, callTokenSecrets)
+    }
+    template: {
+      terminationGracePeriodSeconds: terminationGracePeriodSeconds
+      containers: [
+        {
+          name: 'relay'
+          image: image
+          resources: {
+            cpu: json(cpu)
+            memory: memory
+          }
+          env: concat(plainEnv, adminTokenEnv, callTokenEnv)
+          volumeMounts: [
+            {
+              volumeName: 'data'
+              mountPath: dataDir
+            }
+          ]
+          probes: [
+            {
+              type: 'Startup'
+              httpGet: {
+                path: '/healthz'
+                port: port
+              }
+              periodSeconds: 2
+              failureThreshold: 30
+              timeoutSeconds: 5
+            }
+            {
+              type: 'Liveness'
+              httpGet: {
+                path: '/healthz'
+                port: port
+              }
+              periodSeconds: 10
+              failureThreshold: 3
+              timeoutSeconds: 5
+            }
+            {
+              type: 'Readiness'
+              httpGet: {
+                path: '/readyz'
+                port: port
+              }
+              periodSeconds: 5
+              failureThreshold: 2
+              timeoutSeconds: 5
+            }
+          ]
+        }
+      ]
+      volumes: [
+        {
+          name: 'data'
+          storageType: 'AzureFile'
+          storageName: storageName
+          mountOptions: 'uid=${imageUid},gid=${imageUid},dir_mode=0750,file_mode=0640'
+        }
+      ]
+      scale: {
+        minReplicas: minReplicas
+        maxReplicas: maxReplicas
+        rules: [
+          {
+            name: 'live-calls'
+            tcp: {
+              metadata: {
+                concurrentConnections: string(callsPerReplica)
+              }
+            }
+          }
+        ]
+      }
+    }
+  }
+}
+
+output name string = relay.name
+output fqdn string = relay.properties.configuration.ingress.fqdn
+output uri string = 'https://${relay.properties.configuration.ingress.fqdn}'
