@@ -89,7 +89,7 @@ _LOCAL_SEPARATOR: Final = r"(?: dot | underscore | dash | hyphen |[._\-])"
 _SPOKEN_EMAIL: Final = re.compile(
     rf"\b(?P<local>[a-z0-9%+]+(?:{_LOCAL_SEPARATOR}[a-z0-9%+]+)*)"
     r"(?: at | ?@ ?)"
-    r"(?P<domain>[a-z0-9\-]+)(?:(?: dot |\.)[a-z0-9\-]+)*?"
+    r"(?P<domain>[a-z0-9\-]+)(?:(?: dot |\.)[a-z0-9\-]+)*"
     rf"(?: dot |\.)(?:{_TLDS})\b",
     re.IGNORECASE,
 )
@@ -159,10 +159,14 @@ def _redact_ibans(text: str, counts: dict[str, int]) -> str:
 
 def _iban_end(match: re.Match[str]) -> int | None:
     """Where the longest IBAN at the start of ``match`` ends (trailing words are not part)."""
-    tokens = list(_TOKEN.finditer(match.group()))
+    written = match.group()
+    # Recognisers write an IBAN in one case: a word in the other case is not part of it.
+    other_case = str.islower if written[0].isupper() else str.isupper
     compact = ""
     ends: list[tuple[str, int]] = []
-    for token in tokens:
+    for token in _TOKEN.finditer(written):
+        if any(other_case(char) for char in token.group()):
+            break
         compact += token.group().upper()
         if len(compact) > IBAN_LENGTH.stop:
             break
