@@ -19,10 +19,12 @@ What it finds, written the way speech recognisers write it:
   numbering plans by :func:`app.pii_checks.is_phone_number`.
 
 Kept as they are: shorter numbers (order numbers such as ``4512``, years, times, amounts such as
-``$1,250.00``), numbers in words (``four one one one``), and addresses spelled letter by letter.
+``$1,250.00``), dates, numbers in words (``four one one one``), digits other than ASCII ``0-9``,
+and addresses spelled letter by letter.
 
-Cost: a message without a digit and without ``@`` / `` at `` / `` dot `` costs one scan; see
-``bench/redaction_bench.py`` for figures.
+Cost: a message without ``@``, `` at `` or enough digits costs a few substring tests (about
+2 µs for a typical turn); the regular expressions and checks run only where they can match.
+``bench/redaction_bench.py`` prints the figures.
 """
 
 from __future__ import annotations
@@ -34,21 +36,11 @@ from typing import Final
 
 import attrs
 
-from app.pii_checks import (
-    CARD_DIGITS,
-    IBAN_LENGTH,
-    PHONE_DIGITS,
-    is_card_number,
-    is_iban,
-    is_phone_number,
-)
+from app.pii_checks import CARD_DIGITS, IBAN_LENGTH, IBAN_MIN_DIGITS, PHONE_DIGITS, is_iban
+from app.pii_runs import CARD_RUN, PHONE_RUN, card_spans, phone_spans
 
 KINDS: Final = ("card", "email", "phone", "iban")
 MARKERS: Final = {kind: f"[{kind}]" for kind in KINDS}
-
-#: Bounds the phone checks for one run of digits (each costs tens of µs), so a long recited
-#: digit string cannot make a message expensive; a run that long is rare in speech.
-MAX_PHONE_CHECKS_PER_RUN: Final = 24
 
 
 @attrs.frozen
@@ -66,65 +58,93 @@ class Redaction:
 def redact(text: str) -> Redaction:
     """``text`` with every card number, e-mail address, phone number and IBAN replaced."""
     counts = dict.fromkeys(KINDS, 0)
-    if _EMAIL_HINT.search(text):
-        text = _redact_emails(text, counts)
-    if _DIGIT.search(text):
+    # Substring tests run at C speed: most messages have no digit and no address, and a regex
+    # scan of a long message costs tens of µs.
+    if "@" in text:
+        text = _replace(_WRITTEN_EMAIL, text, counts, "email")
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a few non-ASCII letters lengthen: keep the offsets
+        lowered = text.translate(_ASCII_LOWER)
+    if " at " in lowered:
+        text = _redact_spoken_emails(text, lowered, counts)
+    digits = sum(text.count(digit) for digit in "0123456789")
+    if digits >= IBAN_MIN_DIGITS:
         text = _redact_ibans(text, counts)
-        text = _redact_digit_runs(text, counts, _CARD_RUN, _card_spans, "card")
-        text = _redact_digit_runs(text, counts, _PHONE_RUN, _phone_spans, "phone")
+    if digits >= CARD_DIGITS.start:
+        text = _redact_digit_runs(text, counts, CARD_RUN, card_spans, "card")
+    if digits >= PHONE_DIGITS.start:
+        text = _redact_digit_runs(text, counts, PHONE_RUN, phone_spans, "phone")
     return Redaction(text=text, counts=MappingProxyType(counts))
 
 
 # -- e-mail addresses -------------------------------------------------------------------------
 
-_EMAIL_HINT: Final = re.compile(r"@| at | dot ", re.IGNORECASE)
 _WRITTEN_EMAIL: Final = re.compile(
-    r"[A-Za-z0-9._%+\-]+ ?@ ?[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
+    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]++ ?@ ?[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*"
+    r"\.[A-Za-z]{2,}",
+    re.ASCII,
 )
 _TLDS: Final = (
     "com|net|org|edu|gov|mil|int|info|biz|io|co|ai|app|dev|me|tv|eu|uk|us|ca|au|nz|ie|de|fr|"
     "es|it|nl|be|ch|at|se|no|dk|fi|pl|pt|cz|in|jp|cn|br|mx|ru|za"
 )
-_LOCAL_SEPARATOR: Final = r"(?: dot | underscore | dash | hyphen |[._\-])"
-_SPOKEN_EMAIL: Final = re.compile(
-    rf"\b(?P<local>[a-z0-9%+]+(?:{_LOCAL_SEPARATOR}[a-z0-9%+]+)*)"
-    r"(?: at | ?@ ?)"
-    r"(?P<domain>[a-z0-9\-]+)(?:(?: dot |\.)[a-z0-9\-]+)*"
-    rf"(?: dot |\.)(?:{_TLDS})\b",
-    re.IGNORECASE,
+# A spoken address is found from its " at ", matched on the lower-cased text: the domain
+# forwards, the local part backwards (on the reversed text before " at "), so that the scan
+# starts at a literal and costs next to nothing on a message without one.
+_SPOKEN_DOMAIN: Final = re.compile(
+    rf" at (?P<domain>[a-z0-9\-]+)(?:(?: dot |\.)[a-z0-9\-]+)*(?: dot |\.)(?:{_TLDS})\b",
+    re.ASCII,
 )
+_LOCAL_PART_REVERSED: Final = re.compile(
+    r"[a-z0-9%+]++(?:(?: tod | erocsrednu | hsad | nehpyh |[._\-])[a-z0-9%+]++)*+", re.ASCII
+)
+_LONGEST_LOCAL_PART: Final = 64
 _MAIL_PROVIDERS: Final = frozenset(
     {"gmail", "googlemail", "hotmail", "outlook", "live", "msn", "yahoo", "icloud", "me", "aol"}
     | {"protonmail", "proton", "gmx"}
 )
-_EMAIL_CUE: Final = re.compile(r"\b(?:e-?mail|mail|address)\b", re.IGNORECASE)
-_PLAIN_WORD: Final = re.compile(r"[a-z]+", re.IGNORECASE)
+_ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_EMAIL_CUE: Final = re.compile(r"\b(?:e-?mail|mail|address)\b")
 
 
-def _redact_emails(text: str, counts: dict[str, int]) -> str:
-    text = _replace(_WRITTEN_EMAIL, text, counts, "email")
-    cued = _EMAIL_CUE.search(text) is not None
+def _redact_spoken_emails(text: str, lowered: str, counts: dict[str, int]) -> str:
+    """``john dot smith at example dot com``; ``lowered`` is ``text`` in lower case."""
+    found: list[tuple[int, int]] = []
+    cued: bool | None = None
+    for match in _SPOKEN_DOMAIN.finditer(lowered):
+        before = lowered[max(0, match.start() - _LONGEST_LOCAL_PART) : match.start()]
+        local = _LOCAL_PART_REVERSED.match(before[::-1])
+        if local is None:
+            continue
+        start = match.start() - local.end()
+        if found and start < found[-1][1]:
+            continue
+        plain_word = local.group().isalpha()
+        if plain_word and match["domain"] not in _MAIL_PROVIDERS:
+            # "look at amazon dot com": only an address when the message speaks of one.
+            if cued is None:
+                cued = _EMAIL_CUE.search(lowered) is not None
+            if not cued:
+                continue
+        found.append((start, match.end()))
+    return _substitute(text, found, counts, "email")
 
-    def spoken(match: re.Match[str]) -> bool:
-        return (
-            cued
-            or _PLAIN_WORD.fullmatch(match["local"]) is None
-            or match["domain"].lower() in _MAIL_PROVIDERS
-        )
 
-    return _replace(_SPOKEN_EMAIL, text, counts, "email", accept=spoken)
+def _substitute(text: str, spans: list[tuple[int, int]], counts: dict[str, int], kind: str) -> str:
+    """``text`` with each of the ordered, disjoint ``spans`` replaced by ``kind``'s marker."""
+    if not spans:
+        return text
+    counts[kind] += len(spans)
+    pieces: list[str] = []
+    done = 0
+    for start, end in spans:
+        pieces += (text[done:start], MARKERS[kind])
+        done = end
+    return "".join(pieces) + text[done:]
 
 
-def _replace(
-    pattern: re.Pattern[str],
-    text: str,
-    counts: dict[str, int],
-    kind: str,
-    accept: Callable[[re.Match[str]], bool] | None = None,
-) -> str:
+def _replace(pattern: re.Pattern[str], text: str, counts: dict[str, int], kind: str) -> str:
     def replacement(match: re.Match[str]) -> str:
-        if accept is not None and not accept(match):
-            return match.group()
         counts[kind] += 1
         return MARKERS[kind]
 
@@ -133,28 +153,35 @@ def _replace(
 
 # -- IBANs ------------------------------------------------------------------------------------
 
-_DIGIT: Final = re.compile(r"\d")
 # A country code (capitals, or lower case written together with the check digits, so that
 # "is 41..." is never a start), two check digits, then enough characters for the shortest IBAN.
 _IBAN_CANDIDATE: Final = re.compile(
-    r"(?<![A-Za-z0-9])(?:[A-Z]{2}[ -]?|[a-z]{2}|[A-Z] [A-Z] )\d[ -]?\d(?:[ -]?[A-Za-z0-9]){11,40}"
+    r"(?<![A-Za-z0-9])(?:[A-Z]{2}[ -]?|[a-z]{2}|[A-Z] [A-Z] )[0-9][ -]?[0-9]"
+    r"(?:[ -]?[A-Za-z0-9]){11,40}",
+    re.ASCII,
 )
-_TOKEN: Final = re.compile(r"[A-Za-z0-9]+")
+# Where to try it: the first check digit, after its country code (the scan starts at a digit).
+_IBAN_CHECK_DIGIT: Final = re.compile(
+    r"[0-9](?:(?<=[A-Za-z]{2}[0-9])|(?<=[A-Z]{2}[ -][0-9])|(?<=[A-Z] [A-Z] [0-9]))", re.ASCII
+)
+_COUNTRY_CODE_WIDTHS: Final = (2, 3, 4)  # "GB82", "GB 82", "G B 8 2"
+_TOKEN: Final = re.compile(r"[A-Za-z0-9]+", re.ASCII)
 
 
 def _redact_ibans(text: str, counts: dict[str, int]) -> str:
-    parts: list[str] = []
-    done = 0
-    position = 0
-    while (match := _IBAN_CANDIDATE.search(text, position)) is not None:
-        end = _iban_end(match)
-        if end is None:
-            position = match.start() + 1
+    found: list[tuple[int, int]] = []
+    for check_digit in _IBAN_CHECK_DIGIT.finditer(text):
+        if found and check_digit.start() < found[-1][1]:
             continue
-        parts += (text[done : match.start()], MARKERS["iban"])
-        counts["iban"] += 1
-        done = position = end
-    return "".join(parts) + text[done:] if parts else text
+        for width in _COUNTRY_CODE_WIDTHS:
+            if check_digit.start() < width:
+                break
+            match = _IBAN_CANDIDATE.match(text, check_digit.start() - width)
+            end = None if match is None else _iban_end(match)
+            if match is not None and end is not None:
+                found.append((match.start(), end))
+                break
+    return _substitute(text, found, counts, "iban")
 
 
 def _iban_end(match: re.Match[str]) -> int | None:
@@ -177,12 +204,9 @@ def _iban_end(match: re.Match[str]) -> int | None:
     return None
 
 
-# -- cards and phone numbers: runs of digits ----------------------------------------------------
+# -- cards and phone numbers: runs of digits (see app.pii_runs) ---------------------------------
 
-_CARD_RUN: Final = re.compile(r"(?<!\d)\d(?:[ -]?\d)*+")
-_PHONE_RUN: Final = re.compile(r"(?<![\d+])(?:\+ ?)?\(?\d(?:(?:[ .\-]|\)[ \-]?| ?\()?\d)*+")
-_DIGITS: Final = re.compile(r"\d+")
-
+_MIN_DIGITS: Final = {"card": CARD_DIGITS.start, "phone": PHONE_DIGITS.start}
 #: Finds the (start, end) spans to redact in one run of digits, relative to the run.
 SpanFinder = Callable[[str], list[tuple[int, int]]]
 
@@ -190,93 +214,12 @@ SpanFinder = Callable[[str], list[tuple[int, int]]]
 def _redact_digit_runs(
     text: str, counts: dict[str, int], run: re.Pattern[str], spans: SpanFinder, kind: str
 ) -> str:
+    shortest = _MIN_DIGITS[kind]
+
     def replacement(match: re.Match[str]) -> str:
         written = match.group()
-        found = spans(written)
-        if not found:
+        if len(written) < shortest:  # most runs: a year, an amount, an order number
             return written
-        counts[kind] += len(found)
-        pieces: list[str] = []
-        done = 0
-        for start, end in found:
-            pieces += (written[done:start], MARKERS[kind])
-            done = end
-        return "".join(pieces) + written[done:]
+        return _substitute(written, spans(written), counts, kind)
 
     return run.sub(replacement, text)
-
-
-def _card_spans(run: str) -> list[tuple[int, int]]:
-    groups = list(_DIGITS.finditer(run))
-    if sum(len(g.group()) for g in groups) < CARD_DIGITS.start:
-        return []
-
-    def check(first: int, last: int, digits: str) -> bool:
-        return is_card_number(digits)
-
-    return _spans(run, groups, CARD_DIGITS, check, anywhere=True)
-
-
-def _phone_spans(run: str) -> list[tuple[int, int]]:
-    groups = list(_DIGITS.finditer(run))
-    if sum(len(g.group()) for g in groups) < PHONE_DIGITS.start:
-        return []
-    budget = MAX_PHONE_CHECKS_PER_RUN
-
-    def check(first: int, last: int, digits: str) -> bool:
-        nonlocal budget
-        if budget <= 0:
-            return False
-        budget -= 1
-        return is_phone_number(run[first:last])
-
-    return _spans(run, groups, PHONE_DIGITS, check, anywhere=False)
-
-
-def _spans(
-    run: str,
-    groups: list[re.Match[str]],
-    lengths: range,
-    check: Callable[[int, int, str], bool],
-    *,
-    anywhere: bool,
-) -> list[tuple[int, int]]:
-    """Left to right, the longest spans of whole digit groups of ``lengths`` digits that pass.
-
-    A span starting at the run's first group takes the run's opening ``+`` or ``(`` with it;
-    a later one takes an opening ``(`` just before it.  Unless ``anywhere``, a span only starts
-    where the run or the previous span ends (a phone number is not searched for inside a longer
-    number, where its shorter lengths would match by chance).
-    """
-    found: list[tuple[int, int]] = []
-    index = 0
-    while index < len(groups):
-        first = groups[index].start()
-        if index == 0:
-            first = 0
-        elif run[first - 1] == "(":
-            first -= 1
-        prefixes = []
-        digits = ""
-        for group in groups[index:]:
-            digits += group.group()
-            if len(digits) >= lengths.stop:
-                break
-            prefixes.append((digits, group.end()))
-        end = next(
-            (
-                prefix_end
-                for prefix, prefix_end in reversed(prefixes)
-                if len(prefix) in lengths and check(first, prefix_end, prefix)
-            ),
-            None,
-        )
-        if end is None:
-            if not anywhere:
-                break
-            index += 1
-            continue
-        found.append((first, end))
-        while index < len(groups) and groups[index].start() < end:
-            index += 1
-    return found
