@@ -63,6 +63,7 @@ class CallLimits:
     checkpoint_interval: float
     max_frame_bytes: int
     tool_timeout: float = 10.0
+    redact_pii: bool = True  # REDACT_PII: redact message texts in every document built
 
 
 @attrs.define(eq=False)
@@ -223,6 +224,7 @@ class Call:
             start=self.start_time,
             end=self.wall_clock(),
             reason=reason,
+            redact_pii=self.limits.redact_pii,
         )
 
     # -- browser -> upstream -----------------------------------------------------------------------

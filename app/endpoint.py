@@ -41,6 +41,7 @@ class RealtimeEndpoint:
             checkpoint_interval=s.checkpoint_interval,
             max_frame_bytes=s.max_frame_bytes,
             tool_timeout=s.tool_timeout,
+            redact_pii=s.redact_pii,
         )
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
