@@ -55,6 +55,16 @@ class Redaction:
         return sum(self.counts.values())
 
 
+@attrs.frozen
+class Redacted:
+    """A log argument whose text is redacted when (and only if) the log line is written."""
+
+    text: str
+
+    def __str__(self) -> str:
+        return redact(self.text).text
+
+
 def redact(text: str) -> Redaction:
     """``text`` with every card number, e-mail address, phone number and IBAN replaced."""
     counts = dict.fromkeys(KINDS, 0)

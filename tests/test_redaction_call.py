@@ -7,6 +7,7 @@ as the caller typed it.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
@@ -106,8 +107,9 @@ async def wait_for_checkpoint(recorder: DurableRecorder) -> dict[str, Any]:
 
 
 async def test_the_stored_document_and_the_checkpoint_hold_no_raw_values(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="app")
     settings = relay_settings(tmp_path, checkpoint_interval=0.05)
     assert settings.redact_pii
     async with running_relay(settings) as relay:
@@ -121,6 +123,10 @@ async def test_the_stored_document_and_the_checkpoint_hold_no_raw_values(
     assert_redacted(checkpoint)
     assert_redacted(document)
     assert_no_file_holds_raw_values(tmp_path)
+    # The tracker's debug line for the message is redacted too.
+    assert f"Tracked user message: {REDACTED}" in caplog.messages
+    for raw in RAW:
+        assert raw not in caplog.text
     # The model heard the caller as they were: the relay forwards unchanged.
     assert any(CARD in frame and EMAIL in frame and PHONE in frame for frame in sent)
 
