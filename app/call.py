@@ -69,6 +69,7 @@ class CallLimits:
     max_frame_bytes: int
     tool_timeout: float = 10.0
     max_frame_rate: float = 250.0
+    redact_pii: bool = True  # REDACT_PII: redact message texts in every document built
 
 
 @attrs.define(eq=False)
@@ -274,6 +275,7 @@ class Call:
             start=self.start_time,
             end=self.wall_clock(),
             reason=reason,
+            redact_pii=self.limits.redact_pii,
         )
 
     # -- browser -> upstream -----------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 The document keeps the seed application's schema field for field (the admin API, analytics and
 existing Cosmos DB data rely on it) and adds ``schema_version`` so that readers can tell future
-shapes apart.
+shapes apart.  With PII redaction on (``REDACT_PII``, the default) every message text is passed
+through `app.redaction.redact` as the document is built, so the unredacted text never reaches
+the store, the spool or a checkpoint, and ``redactions`` counts what was replaced.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
+from app.redaction import KINDS, redact
 from app.tracker import ConversationRecord
 
 SCHEMA_VERSION = 1
@@ -63,12 +66,15 @@ def build_document(
     start: datetime,
     end: datetime,
     reason: DisconnectReason,
+    redact_pii: bool = True,
 ) -> dict[str, Any] | None:
     """The conversation document for one call, or ``None`` when it holds no messages.
 
     A call without messages writes no document (the caller logs and counts it). Times must be
     timezone-aware; they are stored in UTC. An ``end`` before ``start`` (a clock step) gives a
-    duration of 0 rather than a negative one.
+    duration of 0 rather than a negative one.  With ``redact_pii`` (the default, so that no
+    caller stores raw text by omission) message texts are redacted and the document gets
+    ``redactions``: how many of each kind were replaced; without it the field is absent.
     """
     start_utc = _utc(start, "start")
     end_utc = _utc(end, "end")
@@ -78,9 +84,10 @@ def build_document(
         {"sender": message.sender, "message": message.message, "interrupted": message.interrupted}
         for message in record.messages
     ]
+    redactions = _redact_messages(messages) if redact_pii else None
     user_messages = sum(1 for message in record.messages if message.sender == "user")
     duration = max(0.0, (end_utc - start_utc).total_seconds())
-    return {
+    document: dict[str, Any] = {
         "id": document_id(session_id, start_utc),
         "conversation_id": session_id,
         "customer_id": customer_id or "anonymous",
@@ -102,6 +109,20 @@ def build_document(
         },
         "schema_version": SCHEMA_VERSION,
     }
+    if redactions is not None:
+        document["redactions"] = redactions
+    return document
+
+
+def _redact_messages(messages: list[dict[str, Any]]) -> dict[str, int]:
+    """Redact each message text in place; how many of each kind were replaced in all."""
+    totals = dict.fromkeys(KINDS, 0)
+    for message in messages:
+        result = redact(message["message"])
+        message["message"] = result.text
+        for kind, count in result.counts.items():
+            totals[kind] += count
+    return totals
 
 
 def _utc(moment: datetime, name: str) -> datetime:

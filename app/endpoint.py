@@ -42,6 +42,7 @@ class RealtimeEndpoint:
             max_frame_bytes=s.max_frame_bytes,
             tool_timeout=s.tool_timeout,
             max_frame_rate=s.max_frame_rate,
+            redact_pii=s.redact_pii,
         )
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:

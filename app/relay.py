@@ -16,6 +16,8 @@ import trio
 
 from app.agents import AgentCatalog, load_catalog
 from app.live.hub import LiveHub
+from app.live.projection import identity
+from app.redaction import redacted_text
 from app.registry import CallRegistry
 from app.settings import Settings
 from app.store.base import ConversationStore
@@ -81,6 +83,7 @@ class Relay:
                 max_calls_per_customer=settings.max_calls_per_customer,
             ),
             catalog=load_catalog(default_registry()),
+            live=LiveHub(scrub=redacted_text if settings.redact_pii else identity),
         )
 
     async def _open_store(self) -> ConversationStore:

@@ -62,6 +62,7 @@ def test_fields_exactly() -> None:
             "initial_agent": "root",
         },
         "schema_version": SCHEMA_VERSION,
+        "redactions": {"card": 0, "email": 0, "phone": 0, "iban": 0},
     }
     assert SCHEMA_VERSION == 1
 

@@ -13,6 +13,7 @@ from app.call import Call
 from app.live.hub import WATCHER_BUFFER
 from tests.harness import IO_TIMEOUT, RunningRelay, connect, relay_settings, running_relay
 from tests.test_live_support import TOKEN, EventStream, StreamEnded, event_stream
+from tests.test_redaction_call import RAW, REDACTED, SAID
 
 #: Bound on the frames it may take a stuck watcher to fill its socket and then its buffer (each
 #: frame makes one transcript line of ``LONG_TEXT``; it takes about 70).
@@ -130,3 +131,19 @@ async def test_a_watcher_that_stops_reading_never_holds_the_call_up(tmp_path: Pa
     assert len(after) == FRAMES_AFTER
     assert max(while_stuck + after) < IO_TIMEOUT
     assert call.frames_from_browser >= len(while_stuck) + FRAMES_AFTER
+
+
+async def test_the_board_shows_markers_not_what_the_caller_read_out(tmp_path: Path) -> None:
+    """REDACT_PII reaches the board: the supervisor sees markers, the model heard the caller."""
+    async with (
+        running_relay(relay_settings(tmp_path, admin_token=TOKEN)) as relay,
+        connect(relay, customer_id="reads-out") as client,
+    ):
+        call = await live_call(relay)
+        async with event_stream(relay.port, f"/api/admin/live/{call.session_id}") as stream:
+            assert (await stream.next())[0] == "snapshot"
+            await client.say(SAID)
+            line = await stream.until("line", kind="user")
+            await client.hang_up()
+    assert line["text"] == REDACTED
+    assert not any(raw in line["text"] for raw in RAW)

@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from app.dialect import BETA_NAMES, GA_NAMES, Dialect
+from app.redaction import Redacted
 from app.tracker import _fields as fields
 from app.tracker._items import ItemOrder, TrackedItem
 from app.tracker._record import ConversationRecord
@@ -221,7 +222,7 @@ class ConversationTracker:
         part = item.part(index)
         if part.final != text:
             part.final = text
-            logger.debug("Tracked %s message: %s", item.role, text)
+            logger.debug("Tracked %s message: %s", item.role, Redacted(text))
             self._touch()
 
     # -- items ------------------------------------------------------------------------------
