@@ -61,13 +61,17 @@ function failed(error) {
 
 async function refreshFigures() {
   const dashboard = await api.dashboard();
-  $("figure-conversations").value = String(dashboard.ai_conversations_count);
+  // A figure the store could not give is null, with the reason under `unavailable`.
+  $("figure-conversations").value = String(dashboard.ai_conversations_count ?? "–");
   $("figure-active").value = String(dashboard.active_calls);
   $("figure-duration").value = formatDuration(dashboard.average_duration_seconds);
   $("figure-interruptions").value = formatPercent(dashboard.interruption_rate);
   $("figures-note").textContent =
     `Average duration and interruption rate (calls where the caller cut the assistant short) ` +
-    `cover the last ${dashboard.stats_days} days. Store: ${dashboard.store}; model: ${dashboard.upstream}.`;
+    `cover the last ${dashboard.stats_days} days. Store: ${dashboard.store}; model: ${dashboard.upstream}.` +
+    Object.entries(dashboard.unavailable ?? {})
+      .map(([figure, reason]) => ` Not available: ${figure.replaceAll("_", " ")} (${reason}).`)
+      .join("");
   $("updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
   return dashboard;
 }
