@@ -46,6 +46,7 @@ from app.live.hub import CallFeed, LiveHub
 from app.logging_setup import current_session
 from app.rate_limit import FrameRateLimit
 from app.session_config import SessionSettings
+from app.settings import SPOOL_MARGIN
 from app.store.recorder import DurableRecorder
 from app.tracker import ConversationTracker
 from app.upstream import Upstream, UpstreamClosed, UpstreamConnector, UpstreamUnavailable
@@ -55,8 +56,6 @@ log = logging.getLogger(__name__)
 # Frames the browser may send before the upstream is connected; beyond this the client task
 # waits for the upstream (TCP backpressure on the browser), so nothing is dropped.
 MAX_PENDING_FRAMES = 256
-# On top of SAVE_TIMEOUT: time for the spool write if the store write failed or timed out.
-SPOOL_MARGIN = 5.0
 # How long a task whose send found the upstream broken waits for the reader's verdict.
 READER_VERDICT_TIMEOUT = 1.0
 

@@ -17,6 +17,9 @@ from urllib.parse import urlsplit
 import attrs
 
 SIMULATOR = "simulator"
+#: On top of SAVE_TIMEOUT: time for the spool write when the store write failed or timed out.
+#: A call's save takes at most SAVE_TIMEOUT + SPOOL_MARGIN, so SHUTDOWN_GRACE must cover it.
+SPOOL_MARGIN = 5.0
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 _LOG_FORMATS = ("TEXT", "JSON")
 
@@ -80,9 +83,10 @@ class Settings:
         """Read and validate the settings; raise `SettingsError` naming the first bad variable."""
         env = os.environ if environ is None else environ
         reader = _Reader(env)
+        d = cls()  # the defaults, written once: in the field declarations above
         settings = cls(
-            host=reader.text("HOST", "127.0.0.1"),
-            port=reader.number("PORT", 8000, int, minimum=0, maximum=65535),
+            host=reader.text("HOST", d.host),
+            port=reader.number("PORT", d.port, int, minimum=0, maximum=65535),
             upstream_url=reader.optional("REALTIME_UPSTREAM_URL"),
             azure_openai_endpoint=reader.optional("AZURE_OPENAI_ENDPOINT"),
             azure_openai_deployment=reader.optional("AZURE_OPENAI_DEPLOYMENT"),
@@ -90,45 +94,56 @@ class Settings:
             azure_openai_api_key=reader.optional("AZURE_OPENAI_API_KEY"),
             openai_api_key=reader.optional("OPENAI_API_KEY"),
             cosmos_endpoint=reader.optional("COSMOSDB_ENDPOINT"),
-            cosmos_database=reader.text("COSMOSDB_DATABASE", "GenAI"),
-            cosmos_container=reader.text("COSMOSDB_CONTAINER", "AI_Conversations"),
+            cosmos_database=reader.text("COSMOSDB_DATABASE", d.cosmos_database),
+            cosmos_container=reader.text("COSMOSDB_CONTAINER", d.cosmos_container),
             cosmos_key=reader.optional("COSMOSDB_KEY"),
-            cosmos_verify_tls=reader.flag("COSMOSDB_VERIFY_TLS", True),
-            data_dir=Path(reader.text("DATA_DIR", "data")),
+            cosmos_verify_tls=reader.flag("COSMOSDB_VERIFY_TLS", d.cosmos_verify_tls),
+            data_dir=Path(reader.text("DATA_DIR", str(d.data_dir))),
             admin_token=reader.optional("ADMIN_TOKEN"),
             call_token_secret=reader.optional("CALL_TOKEN_SECRET"),
             allowed_origins=reader.origins("ALLOWED_ORIGINS"),
-            log_level=reader.choice("LOG_LEVEL", "INFO", _LOG_LEVELS),
-            call_idle_timeout=reader.seconds("CALL_IDLE_TIMEOUT", 30.0),
-            call_max_duration=reader.seconds("CALL_MAX_DURATION", 3600.0),
-            save_timeout=reader.seconds("SAVE_TIMEOUT", 10.0),
-            checkpoint_interval=reader.seconds("CHECKPOINT_INTERVAL", 15.0),
-            shutdown_grace=reader.seconds("SHUTDOWN_GRACE", 25.0),
-            max_frame_bytes=reader.number("MAX_FRAME_BYTES", 1_048_576, int, minimum=1024),
-            max_calls=reader.number("MAX_CALLS", 500, int, minimum=1),
-            ws_compression=reader.flag("WS_COMPRESSION", False),
+            log_level=reader.choice("LOG_LEVEL", d.log_level, _LOG_LEVELS),
+            call_idle_timeout=reader.seconds("CALL_IDLE_TIMEOUT", d.call_idle_timeout),
+            call_max_duration=reader.seconds("CALL_MAX_DURATION", d.call_max_duration),
+            save_timeout=reader.seconds("SAVE_TIMEOUT", d.save_timeout),
+            checkpoint_interval=reader.seconds("CHECKPOINT_INTERVAL", d.checkpoint_interval),
+            shutdown_grace=reader.seconds("SHUTDOWN_GRACE", d.shutdown_grace),
+            max_frame_bytes=reader.number("MAX_FRAME_BYTES", d.max_frame_bytes, int, minimum=1024),
+            max_calls=reader.number("MAX_CALLS", d.max_calls, int, minimum=1),
+            ws_compression=reader.flag("WS_COMPRESSION", d.ws_compression),
             input_transcription_model=reader.text(
-                "INPUT_TRANSCRIPTION_MODEL", "gpt-4o-mini-transcribe"
+                "INPUT_TRANSCRIPTION_MODEL", d.input_transcription_model
             ),
-            voice=reader.text("REALTIME_VOICE", "alloy"),
-            tool_timeout=reader.seconds("TOOL_TIMEOUT", 10.0),
-            workers=reader.number("WORKERS", 1, int, minimum=1, maximum=256),
-            log_format=reader.choice("LOG_FORMAT", "TEXT", _LOG_FORMATS).lower(),
+            voice=reader.text("REALTIME_VOICE", d.voice),
+            tool_timeout=reader.seconds("TOOL_TIMEOUT", d.tool_timeout),
+            workers=reader.number("WORKERS", d.workers, int, minimum=1, maximum=256),
+            log_format=reader.choice("LOG_FORMAT", d.log_format.upper(), _LOG_FORMATS).lower(),
             max_frame_rate=float(
-                reader.number("MAX_FRAME_RATE", 250.0, float, minimum=1, maximum=100_000)
+                reader.number("MAX_FRAME_RATE", d.max_frame_rate, float, minimum=1, maximum=100_000)
             ),
             max_calls_per_customer=reader.number(
-                "MAX_CALLS_PER_CUSTOMER", 5, int, minimum=1, maximum=100_000
+                "MAX_CALLS_PER_CUSTOMER", d.max_calls_per_customer, int, minimum=1, maximum=100_000
             ),
-            redact_pii=reader.flag("REDACT_PII", True),
+            redact_pii=reader.flag("REDACT_PII", d.redact_pii),
         )
         settings._check_upstream()
+        settings._check_time_bounds()
         if settings.call_token_secret is not None and len(settings.call_token_secret) < 32:
             raise SettingsError(
                 "CALL_TOKEN_SECRET must be at least 32 characters (an HS256 key shorter than "
                 "the hash is guessable)"
             )
         return settings
+
+    def _check_time_bounds(self) -> None:
+        """The shutdown drain must leave a call time to save, or to spool when the store hangs."""
+        needed = self.save_timeout + SPOOL_MARGIN
+        if self.shutdown_grace < needed:
+            raise SettingsError(
+                f"SHUTDOWN_GRACE ({self.shutdown_grace:g} s) must be at least SAVE_TIMEOUT + "
+                f"{SPOOL_MARGIN:g} s ({needed:g} s): a call ended by a shutdown gets SAVE_TIMEOUT "
+                f"for the store and then up to {SPOOL_MARGIN:g} s to write its spool file"
+            )
 
     def _check_upstream(self) -> None:
         if self.upstream_url is not None and self.upstream_url != SIMULATOR:

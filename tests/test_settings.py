@@ -94,6 +94,11 @@ def test_simulator_literal_selects_the_simulator() -> None:
         ({"AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com/"}, "AZURE_OPENAI_DEPLOYMENT"),
         ({"CALL_TOKEN_SECRET": "short"}, "CALL_TOKEN_SECRET must be at least 32"),
         ({"WORKERS": "0"}, "WORKERS must be at least 1"),
+        (
+            {"SHUTDOWN_GRACE": "12"},
+            r"SHUTDOWN_GRACE \(12 s\) must be at least SAVE_TIMEOUT \+ 5 s \(15 s\)",
+        ),
+        ({"SAVE_TIMEOUT": "30"}, r"must be at least SAVE_TIMEOUT \+ 5 s \(35 s\)"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be one of TEXT, JSON"),
         ({"MAX_FRAME_RATE": "0"}, "MAX_FRAME_RATE must be at least 1"),
         ({"MAX_CALLS_PER_CUSTOMER": "many"}, "MAX_CALLS_PER_CUSTOMER must be a whole number"),
