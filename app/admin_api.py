@@ -17,21 +17,26 @@ dashboard refreshed by several operators costs one pass, not one per refresh.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
-import attrs
-import trio
 from quart import Blueprint, Response, request
 
 from app.analytics import CallStats, collect_stats
-from app.auth import AuthError, check_admin
 from app.relay import Relay
+from app.stats_cache import StatsCache
 from app.store.base import ConversationStore, StoreError
+from app.web_common import (
+    BadRequest,
+    admin_refusal,
+    json_response,
+    parse_time,
+    problem,
+    whole_number,
+)
 
 __all__ = ["CallStats", "StatsCache", "collect_stats", "create_admin_api"]
 
@@ -42,72 +47,15 @@ DASHBOARD_DAYS = 30
 MAX_STATS_DAYS = 92
 #: The furthest time zones are UTC-12 and UTC+14.
 MAX_UTC_OFFSET_MINUTES = 14 * 60
-STATS_TTL = 30.0
 #: The dashboard's figures that come from one pass over the last `DASHBOARD_DAYS` days.
 STATS_FIGURES = ("average_duration_seconds", "interruption_rate")
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
-_INTEGER = re.compile(r"-?[0-9]{1,6}")
-
-
-def json_response(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body), status=status, content_type="application/json")
-
-
-def problem(status: int, message: str) -> Response:
-    return json_response({"error": message}, status)
 
 
 def summary(doc: dict[str, Any]) -> dict[str, Any]:
     """The list view of a conversation: everything but the messages."""
     return {key: value for key, value in doc.items() if key != "messages"}
-
-
-def parse_time(name: str, value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{name} must be an ISO 8601 date or time, got {value!r}") from None
-    if parsed.tzinfo is None:
-        raise ValueError(f"{name} must include a time zone (e.g. 2026-11-25T00:00:00Z)")
-    return parsed
-
-
-def whole_number(name: str, value: str | None, default: int, low: int, high: int) -> int:
-    """A query parameter that must be an integer in ``[low, high]``."""
-    if value is None or value == "":
-        return default
-    number = int(value) if _INTEGER.fullmatch(value) else low - 1
-    if not low <= number <= high:
-        raise ValueError(f"{name} must be a whole number from {low} to {high}")
-    return number
-
-
-@attrs.define(eq=False)
-class StatsCache:
-    """Recent `CallStats` by window, reused while the count and the day are the same."""
-
-    ttl: float = STATS_TTL
-    _entries: dict[tuple[int, int], tuple[float, int | None, CallStats]] = attrs.field(factory=dict)
-
-    async def get(
-        self, store: ConversationStore, *, days: int, utc_offset: timedelta, count: int | None
-    ) -> CallStats:
-        """The window's stats; ``count`` ``None`` (the store could not count) never reuses."""
-        now = datetime.now(UTC)
-        key = (days, int(utc_offset.total_seconds()))
-        cached = self._entries.get(key)
-        today = now.astimezone(timezone(utc_offset)).date()
-        if cached is not None:
-            at, cached_count, stats = cached
-            fresh = trio.current_time() - at < self.ttl
-            if fresh and count is not None and cached_count == count and stats.today == today:
-                return stats
-        stats = await collect_stats(store, days=days, utc_offset=utc_offset, now=now)
-        self._entries[key] = (trio.current_time(), count, stats)
-        return stats
 
 
 def create_admin_api(relay: Relay) -> Blueprint:
@@ -120,19 +68,14 @@ def create_admin_api(relay: Relay) -> Blueprint:
     def admin(handler: F) -> F:
         @wraps(handler)
         async def guarded(*args: Any, **kwargs: Any) -> Any:
-            client = request.scope.get("client")
+            refused = admin_refusal(relay.settings.admin_token)
+            if refused is not None:
+                return refused
             try:
-                check_admin(
-                    request.headers.get("authorization"),
-                    client[0] if client else None,
-                    relay.settings.admin_token,
-                )
                 return await handler(*args, **kwargs)
-            except AuthError as exc:
-                return problem(exc.status, str(exc))
             except StoreError as exc:
                 return problem(503, f"the conversation store is unavailable: {exc}")
-            except ValueError as exc:
+            except BadRequest as exc:
                 return problem(400, str(exc))
 
         return guarded  # type: ignore[return-value]
@@ -199,11 +142,14 @@ def create_admin_api(relay: Relay) -> Blueprint:
     async def conversations() -> Response:
         args = request.args
         limit = whole_number("limit", args.get("limit"), 20, 1, MAX_PAGE)
-        page = await store().recent(
-            limit=limit,
-            customer_id=args.get("customer_id") or None,
-            continuation=args.get("continuation") or None,
-        )
+        try:
+            page = await store().recent(
+                limit=limit,
+                customer_id=args.get("customer_id") or None,
+                continuation=args.get("continuation") or None,
+            )
+        except ValueError as exc:  # the store's word for a continuation token it never issued
+            raise BadRequest(str(exc)) from None
         return json_response(
             {"items": [summary(doc) for doc in page.items], "continuation": page.continuation}
         )

@@ -25,12 +25,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import trio
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response
 
-from app.auth import AuthError, check_admin
 from app.live.hub import CallFeed, LiveHub, Watcher
 from app.live.projection import Update
 from app.relay import Relay
+from app.web_common import admin_refusal, problem
 
 HEARTBEAT = 15.0
 
@@ -68,24 +68,11 @@ def stream(body: AsyncIterator[bytes]) -> Response:
     return response
 
 
-def problem(status: int, message: str) -> Response:
-    return Response(json.dumps({"error": message}), status=status, content_type="application/json")
-
-
 def create_live_api(relay: Relay, hub: LiveHub) -> Blueprint:
     api = Blueprint("live_api", __name__, url_prefix="/api/admin/live")
 
     def authorised() -> Response | None:
-        client = request.scope.get("client")
-        try:
-            check_admin(
-                request.headers.get("authorization"),
-                client[0] if client else None,
-                relay.settings.admin_token,
-            )
-        except AuthError as exc:
-            return problem(exc.status, str(exc))
-        return None
+        return admin_refusal(relay.settings.admin_token)
 
     def feeds() -> list[CallFeed]:
         return [call.feed for call in relay.registry.calls()]

@@ -28,6 +28,7 @@ from urllib.parse import quote, urlsplit
 import attrs
 import trio
 
+from app.azure_credential import default_credential
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,18 +72,13 @@ class TokenCredential(Protocol):
     def get_token(self, *scopes: str, **kwargs: Any) -> Any: ...
 
 
-def _default_credential() -> TokenCredential:
-    from azure.identity import DefaultAzureCredential
-
-    credential: TokenCredential = DefaultAzureCredential()
-    return credential
 
 
 @attrs.define(eq=False)
 class EntraToken:
     """A cached Entra ID bearer token, refreshed off the event loop before it expires."""
 
-    credential_factory: Callable[[], TokenCredential] = _default_credential
+    credential_factory: Callable[[], TokenCredential] = default_credential
     scope: str = COGNITIVE_SERVICES_SCOPE
     wall_clock: Callable[[], float] = time.time
     _credential: TokenCredential | None = None
@@ -141,4 +137,4 @@ def upstream_url_and_auth(
     )
     if settings.azure_openai_api_key:
         return url, AzureApiKey(settings.azure_openai_api_key)
-    return url, EntraToken(credential_factory or _default_credential)
+    return url, EntraToken(credential_factory or default_credential)

@@ -9,7 +9,6 @@ the host the page came from.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from app.admin_api import create_admin_api
 from app.live_api import create_live_api
 from app.metrics import metrics_registry, render
 from app.relay import Relay
+from app.web_common import json_response
 
 STATIC = Path(__file__).parent / "static"
 #: Bound on the store ping whose result `/readyz` reports (in its body, never its status).
@@ -75,10 +75,6 @@ def security_headers(response: Response) -> Response:
     return response
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body), status=status, content_type="application/json")
-
-
 def create_web(relay: Relay) -> QuartTrio:
     web = QuartTrio(__name__, static_folder=str(STATIC), static_url_path="/static")
     # Revalidate the pages' modules on every load (ETag), so an upgrade never mixes versions.
@@ -98,7 +94,7 @@ def create_web(relay: Relay) -> QuartTrio:
 
     @web.get("/healthz")
     async def healthz() -> Response:
-        return _json({"status": "ok"})
+        return json_response({"status": "ok"})
 
     @web.get("/readyz")
     async def readyz() -> Response:
@@ -129,7 +125,7 @@ def create_web(relay: Relay) -> QuartTrio:
         }
         if reason is not None:
             body["reason"] = reason
-        return _json(body, 200 if reason is None else 503)
+        return json_response(body, 200 if reason is None else 503)
 
     @web.get("/metrics")
     async def prometheus() -> Response:

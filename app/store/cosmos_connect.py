@@ -21,7 +21,7 @@ import logging
 import re
 import ssl
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +34,7 @@ from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 from azure.cosmos.exceptions import CosmosHttpResponseError
 from urllib3.exceptions import InsecureRequestWarning
 
+from app.azure_credential import CredentialFactory, default_credential
 from app.settings import Settings
 from app.store.base import StoreError, StoreUnusableError
 from app.store.cosmos_schema import INDEXING_POLICY, PARTITION_KEY_PATH
@@ -58,7 +59,6 @@ CONNECTION_POOL_SIZE = 10
 #: The built-in data-plane role the relay's identity needs ("Cosmos DB Built-in Data Contributor").
 DATA_CONTRIBUTOR_ROLE = "00000000-0000-0000-0000-000000000002"
 
-CredentialFactory = Callable[[], TokenCredential]
 
 
 class NotProvisionedError(StoreError):
@@ -126,7 +126,7 @@ class CosmosAccount:
         if settings.cosmos_key is not None:
             secret = settings.cosmos_key
         else:
-            secret = credential = (credential_factory or _default_credential)()
+            secret = credential = (credential_factory or default_credential)()
         try:
             client = CosmosClient(
                 settings.cosmos_endpoint,
@@ -252,14 +252,6 @@ class CosmosAccount:
             f"create -g RESOURCE_GROUP -a {account} --scope / --principal-id PRINCIPAL_ID "
             f"--role-definition-id {DATA_CONTRIBUTOR_ROLE}"
         )
-
-
-def _default_credential() -> TokenCredential:
-    # Imported here: azure-identity is loaded only by relays that use Entra ID.
-    from azure.identity import DefaultAzureCredential
-
-    credential: TokenCredential = DefaultAzureCredential()
-    return credential
 
 
 def _allow_unverified_tls(endpoint: str) -> None:
