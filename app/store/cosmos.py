@@ -59,11 +59,10 @@ from app.store.cosmos_index_check import INDEX_RECHECK_INTERVAL, IndexingWatch
 from app.store.cosmos_indexing import MISSING_COMPOSITE_INDEX, IndexingStatus, MissingIndexError
 from app.store.cosmos_schema import (
     COUNT_QUERY,
+    TOKENS,
     Query,
     SortKey,
     checked_document,
-    decode_token,
-    encode_token,
     iso_bound,
     sort_key,
     without_system_properties,
@@ -179,13 +178,13 @@ class CosmosStore:
     ) -> Page:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
-        after = None if continuation is None else decode_token(continuation)
+        after = None if continuation is None else TOKENS.decode(continuation)
         # One document more than asked tells whether another page exists, so the last page
         # never carries a token that leads to an empty page.
         listing = Listing(need=limit + 1, newest_first=True, customer_id=customer_id, after=after)
         docs = await self._listing_rows(listing)
         page = docs[:limit]
-        token = encode_token(sort_key(page[-1])) if len(docs) > limit else None
+        token = TOKENS.encode(sort_key(page[-1])) if len(docs) > limit else None
         return Page(items=tuple(page), continuation=token)
 
     async def get(self, customer_id: str, doc_id: str) -> dict[str, Any] | None:

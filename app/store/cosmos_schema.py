@@ -21,25 +21,23 @@ only within a partition -- so a page boundary neither skips nor repeats a docume
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 
 from app.store.base import InvalidDocumentError, document_key
+from app.store.paging import SortKey, TokenCodec, iso_bound
 
 __all__ = [
     "COUNT_QUERY",
     "INDEXING_POLICY",
     "PARTITION_KEY_PATH",
+    "TOKENS",
     "Query",
     "SortKey",
     "checked_document",
-    "decode_token",
-    "encode_token",
     "export_query",
     "iso_bound",
     "recent_query",
@@ -73,8 +71,8 @@ SYSTEM_PROPERTIES = frozenset({"_rid", "_self", "_etag", "_attachments", "_ts", 
 _FORBIDDEN_ID_CHARACTERS = frozenset("/\\?#")
 _MAX_ID_LENGTH = 255
 
-SortKey = tuple[str, str, str]
-_TOKEN_VERSION = "cosmos-1"
+#: Continuation tokens of this store (refused by the SQLite store, and the other way round).
+TOKENS = TokenCodec("cosmos-1")
 
 
 def _beyond(op: str) -> str:
@@ -175,32 +173,3 @@ def checked_document(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def without_system_properties(item: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in item.items() if key not in SYSTEM_PROPERTIES}
-
-
-def iso_bound(name: str, value: datetime) -> str:
-    """``value`` as the UTC ISO 8601 text that stored ``session_start`` values compare against."""
-    if value.utcoffset() is None:
-        raise ValueError(f"{name} must be a timezone-aware datetime, not {value!r}")
-    return value.astimezone(UTC).isoformat()
-
-
-def encode_token(key: SortKey) -> str:
-    raw = json.dumps([_TOKEN_VERSION, *key], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def decode_token(token: str) -> SortKey:
-    """The sort key a continuation token stands for; :class:`ValueError` for anything else."""
-    invalid = f"invalid continuation token {token!r}: not one this store issued"
-    try:
-        value = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except ValueError as exc:  # binascii.Error, UnicodeDecodeError and JSONDecodeError
-        raise ValueError(invalid) from exc
-    if (
-        not isinstance(value, list)
-        or len(value) != 4
-        or value[0] != _TOKEN_VERSION
-        or not all(isinstance(part, str) for part in value[1:])
-    ):
-        raise ValueError(invalid)
-    return value[1], value[2], value[3]

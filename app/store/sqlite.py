@@ -20,12 +20,11 @@ cover either -- the trade the DESIGN accepts for an embedded default.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import sqlite3
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,6 +32,7 @@ import attrs
 import trio
 
 from app.store.base import InvalidDocumentError, Page, SaveOutcome, StoreError, document_key
+from app.store.paging import SortKey, TokenCodec, iso_bound
 
 __all__ = ["SQLiteStore"]
 
@@ -71,8 +71,8 @@ ON CONFLICT (customer_id, id) DO NOTHING
 # The sort key of a row: (session_start, id, customer_id).  ``customer_id`` is the last tie-break
 # so that the order is total (the primary key is (customer_id, id)) and keyset paging can neither
 # skip nor repeat a row.
-_Key = tuple[str, str, str]
-_TOKEN_VERSION = 1
+#: Continuation tokens of this store (refused by the Cosmos DB store, and the other way round).
+_TOKENS = TokenCodec(1)
 
 
 @attrs.define(eq=False)
@@ -124,7 +124,7 @@ class SQLiteStore:
     ) -> Page:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
-        after = None if continuation is None else _decode_token(continuation)
+        after = None if continuation is None else _TOKENS.decode(continuation)
         where: list[str] = []
         params: list[str] = []
         if customer_id is not None:
@@ -137,7 +137,7 @@ class SQLiteStore:
         # carries a token that leads to an empty page.
         rows = await self._run(_selector(where, params, descending=True, limit=limit + 1))
         page = rows[:limit]
-        token = _encode_token(page[-1][0]) if len(rows) > limit else None
+        token = _TOKENS.encode(page[-1][0]) if len(rows) > limit else None
         return Page(items=tuple(doc for _, doc in page), continuation=token)
 
     async def get(self, customer_id: str, doc_id: str) -> dict[str, Any] | None:
@@ -163,11 +163,11 @@ class SQLiteStore:
         params: list[str] = []
         if since is not None:
             where.append("session_start >= ?")
-            params.append(_iso_bound("since", since))
+            params.append(iso_bound("since", since))
         if until is not None:
             where.append("session_start < ?")
-            params.append(_iso_bound("until", until))
-        after: _Key | None = None
+            params.append(iso_bound("until", until))
+        after: SortKey | None = None
         while True:
             keyset = [] if after is None else ["(session_start, id, customer_id) > (?, ?, ?)"]
             select = _selector(
@@ -241,7 +241,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 def _selector(
     where: Sequence[str], params: Sequence[str], *, descending: bool, limit: int
-) -> Callable[[sqlite3.Connection], list[tuple[_Key, dict[str, Any]]]]:
+) -> Callable[[sqlite3.Connection], list[tuple[SortKey, dict[str, Any]]]]:
     """A function selecting rows in (session_start, id, customer_id) order, with their keys."""
     direction = "DESC" if descending else "ASC"
     sql = "SELECT session_start, id, customer_id, doc FROM conversations"
@@ -250,7 +250,7 @@ def _selector(
     sql += f" ORDER BY session_start {direction}, id {direction}, customer_id {direction} LIMIT ?"
     args = (*params, limit)
 
-    def select(conn: sqlite3.Connection) -> list[tuple[_Key, dict[str, Any]]]:
+    def select(conn: sqlite3.Connection) -> list[tuple[SortKey, dict[str, Any]]]:
         return [
             ((start, doc_id, customer_id), _decode(text))
             for start, doc_id, customer_id, text in conn.execute(sql, args)
@@ -274,34 +274,3 @@ def _decode(text: str) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise StoreError("a stored conversation is not a JSON object")
     return doc
-
-
-def _iso_bound(name: str, value: datetime) -> str:
-    """``value`` as the UTC ISO 8601 text that stored ``session_start`` values compare against."""
-    if value.utcoffset() is None:
-        raise ValueError(f"{name} must be a timezone-aware datetime, not {value!r}")
-    return value.astimezone(UTC).isoformat()
-
-
-def _encode_token(key: _Key) -> str:
-    raw = json.dumps([_TOKEN_VERSION, *key], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _decode_token(token: str) -> _Key:
-    """The row key a continuation token stands for; :class:`ValueError` for anything else."""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        value = json.loads(raw)
-    except ValueError as exc:  # binascii.Error, UnicodeDecodeError and JSONDecodeError
-        raise ValueError(
-            f"invalid continuation token {token!r}: not one this store issued"
-        ) from exc
-    if (
-        not isinstance(value, list)
-        or len(value) != 4
-        or value[0] != _TOKEN_VERSION
-        or not all(isinstance(part, str) for part in value[1:])
-    ):
-        raise ValueError(f"invalid continuation token {token!r}: not one this store issued")
-    return value[1], value[2], value[3]
