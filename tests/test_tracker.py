@@ -337,10 +337,12 @@ def truncate(tracker: ConversationTracker, audio_end_ms: Any, item_id: str = "a1
     tracker.observe_client(event, 20.0)
 
 
-def test_truncate_at_zero_drops_the_text_but_counts_the_interruption() -> None:
+def test_truncate_at_zero_drops_the_text_and_so_the_interruption() -> None:
+    # Nothing was heard, so nothing is shown interrupted: interruptions count the interrupted
+    # messages (never more than the assistant messages).
     tracker = playing(10.0, 2.0)
     truncate(tracker, 0)
-    assert tracker.record() == expected(interruptions=1)
+    assert tracker.record() == expected(interruptions=0)
 
 
 def test_truncate_past_the_audio_sent_keeps_everything() -> None:

@@ -112,7 +112,10 @@ class TrackedItem:
         text = self.text()
         if not text:
             return None
-        return Message(sender=sender, message=text, interrupted=self.interrupted)
+        # Only the assistant is interrupted: a peer's audio or truncate naming a user item
+        # (which the protocol never does) must not mark the caller's words.
+        interrupted = self.interrupted and sender == "assistant"
+        return Message(sender=sender, message=text, interrupted=interrupted)
 
 
 def cut_at_word_boundary(text: str, fraction: float) -> str:

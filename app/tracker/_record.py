@@ -27,6 +27,7 @@ class ConversationRecord:
     """
 
     messages: tuple[Message, ...]
+    #: the interrupted messages: never more than the assistant messages.
     interruptions: int
     #: function-call names in order of first use, unique; hand-offs are not tools.
     tools_called: tuple[str, ...]

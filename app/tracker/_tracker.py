@@ -50,8 +50,9 @@ class ConversationTracker:
     * assistant messages come from the transcript / text ``.done`` events, or the deltas
       streamed so far if the call ends first;
     * an assistant item is interrupted when the user starts speaking while it still plays, or
-      when it is truncated (then only the heard share of its text is kept); each item counts
-      once;
+      when it is truncated (then only the heard share of its text is kept); ``interruptions``
+      counts the interrupted assistant messages, so an item interrupted before it said anything
+      the listener heard (no text left) counts no more than it shows;
     * ``response.done`` with status ``cancelled`` alone says nothing about interruption.
     """
 
@@ -64,7 +65,6 @@ class ConversationTracker:
     _unechoed: list[tuple[str, str]] = attrs.field(init=False, factory=list)
     _client_keys: Iterator[int] = attrs.field(init=False, factory=itertools.count)
     _last_audio_item: TrackedItem | None = attrs.field(init=False, default=None)
-    _interruptions: int = attrs.field(init=False, default=0)
     _tools: list[str] = attrs.field(init=False, factory=list)
     _agents: list[str] = attrs.field(init=False)
     _revision: int = attrs.field(init=False, default=0)
@@ -122,10 +122,11 @@ class ConversationTracker:
     def record(self) -> ConversationRecord:
         """A snapshot of the conversation so far; cheap to call again until something changes."""
         if self._cached is None or self._cached_revision != self._revision:
-            messages = (self._items[item_id].message() for item_id in self._order)
+            found = (self._items[item_id].message() for item_id in self._order)
+            messages = tuple(message for message in found if message is not None)
             self._cached = ConversationRecord(
-                messages=tuple(message for message in messages if message is not None),
-                interruptions=self._interruptions,
+                messages=messages,
+                interruptions=sum(1 for message in messages if message.interrupted),
                 tools_called=tuple(self._tools),
                 agents_used=tuple(self._agents),
                 initial_agent=self.initial_agent,
@@ -199,7 +200,6 @@ class ConversationTracker:
     def _interrupt(self, item: TrackedItem) -> None:
         if not item.interrupted:
             item.interrupted = True
-            self._interruptions += 1
             logger.info("Interruption detected for item %s", item.id)
             self._touch()
 
@@ -402,6 +402,7 @@ class ConversationTracker:
             if item.function_name is None:
                 item.function_name = name
             name = item.function_name
+            self._touch()  # an item it names that held text is no longer a message
         if name is not None:
             self._tool_called(name)
 
