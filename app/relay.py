@@ -20,7 +20,7 @@ from app.settings import Settings
 from app.store.base import ConversationStore
 from app.store.factory import open_store
 from app.store.recorder import DurableRecorder
-from app.store.spool import Spool
+from app.store.spool_slots import own_spool
 from app.tools import default_registry
 from app.upstream import SimulatorConnector, UpstreamConnector, WebSocketConnector
 from app.upstream_auth import upstream_url_and_auth
@@ -62,7 +62,7 @@ class Relay:
     async def start(self, nursery: trio.Nursery) -> None:
         """Open the store, recover crashed calls, start the flusher in ``nursery``."""
         self.store = await self.store_factory(self.settings)
-        spool = Spool(self.settings.data_dir / "spool")
+        spool = await nursery.start(own_spool, self.settings.data_dir)
         self.recorder = DurableRecorder(
             store=self.store, spool=spool, save_timeout=self.settings.save_timeout
         )
