@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from functools import partial
 
 import trio
 from hypercorn.utils import LifespanFailureError
@@ -11,9 +12,10 @@ from hypercorn.utils import LifespanFailureError
 from app.application import create_app
 from app.server import serve, tune_garbage_collector
 from app.settings import Settings, SettingsError
+from app.workers import WorkerRole, run_workers
 
 
-def main() -> int:
+def main(worker: WorkerRole | None = None) -> int:
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
@@ -23,10 +25,12 @@ def main() -> int:
         level=settings.logging_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if worker is None and settings.workers > 1:
+        return run_workers(settings)  # the supervisor: workers run main(WorkerRole)
     app = create_app(settings)
     tune_garbage_collector()
     try:
-        trio.run(serve, app, settings)
+        trio.run(partial(serve, app, settings, worker=worker))
     except BaseException as exc:
         failure = _start_up_failure(exc)
         if failure is None:

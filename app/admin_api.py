@@ -28,6 +28,7 @@ import trio
 from quart import Blueprint, Response, request
 
 from app.auth import AuthError, check_admin
+from app.metrics import active_calls
 from app.relay import Relay
 from app.store.base import ConversationStore, StoreError
 
@@ -244,7 +245,7 @@ def create_admin_api(relay: Relay) -> Blueprint:
         return json_response(
             {
                 "ai_conversations_count": count,
-                "active_calls": relay.registry.active,
+                "active_calls": active_calls(relay),
                 "calls_started": relay.registry.calls_started,
                 "calls_refused": relay.registry.calls_refused,
                 "spool_pending": recorder.pending_count() if recorder else 0,
