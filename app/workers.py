@@ -128,23 +128,38 @@ class Supervisor:
             await nursery.start(self._watch_signals, nursery)
             async with trio.open_nursery() as workers:
                 for index in range(self.settings.workers):
-                    workers.start_soon(self._keep_worker, index)
+                    workers.start_soon(self._keep_worker, nursery, index)
             nursery.cancel_scope.cancel()
         return 1 if self._failed else 0
 
-    async def _keep_worker(self, index: int) -> None:
-        """Run worker ``index``, and a replacement each time it dies, until stopping."""
+    async def _keep_worker(self, nursery: trio.Nursery, index: int) -> None:
+        """Run worker ``index``, and a replacement each time it dies, until stopping.
+
+        A first worker that gives up at start-up (an exit status, soon) stops them all: a
+        replacement would fail the same way (the data directory cannot be written, say), and the
+        supervisor then exits 1 like a single process that cannot start.
+        """
         delay = RESTART_DELAY_INITIAL
+        first = True
         while not self._stopping.is_set():
             started = trio.current_time()
             code = await self._run_worker(index)
+            quick = trio.current_time() - started < HEALTHY_UPTIME
             if self._stopping.is_set():
-                if code != 0:
+                # Killed by the SIGTERM itself: it had not installed its handler, so it was
+                # still starting and held no call.
+                if code not in (0, -signal.SIGTERM):
                     self._failed = True
                     log.error("Worker %d stopped with %s", index, _describe(code))
                 return
+            if first and quick and code > 0:
+                log.error("Worker %d could not start (%s): stopping", index, _describe(code))
+                self._failed = True
+                self._stop(nursery)
+                return
+            first = False
             log.error("Worker %d died (%s): starting a replacement", index, _describe(code))
-            if trio.current_time() - started >= HEALTHY_UPTIME:
+            if not quick:
                 delay = RESTART_DELAY_INITIAL
                 continue
             with trio.move_on_after(delay):
@@ -193,8 +208,12 @@ class Supervisor:
                     log.warning("%s again: the workers are already draining", name)
                     continue
                 log.info("Received %s: draining %d worker(s)", name, len(self._live))
-                self._stopping.set()
-                nursery.start_soon(self._stop_workers)
+                self._stop(nursery)
+
+    def _stop(self, nursery: trio.Nursery) -> None:
+        if not self._stopping.is_set():
+            self._stopping.set()
+            nursery.start_soon(self._stop_workers)
 
     async def _stop_workers(self) -> None:
         """SIGTERM every worker; SIGKILL those still running after the drain's time is up."""

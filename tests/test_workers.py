@@ -306,3 +306,27 @@ async def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> Non
     documents = await stored_documents(tmp_path)
     assert sorted(doc["customer_id"] for doc in documents) == sorted(c.customer for c in calls)
     assert {doc["disconnect_reason"] for doc in documents} == {"server_shutdown"}
+
+
+def test_workers_that_cannot_start_stop_the_supervisor_with_one_clear_line(
+    tmp_path: Path,
+) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    result = subprocess.run(
+        [sys.executable, "-m", "app"],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PORT": "0",
+            "WORKERS": "2",
+            "DATA_DIR": str(not_a_directory),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "the relay could not start" in result.stderr
+    assert "could not start (exit status 1): stopping" in result.stderr
+    assert "Traceback" not in result.stderr
