@@ -103,9 +103,9 @@ async def relay_workers(
             await process.wait()
 
 
-def connection_owner(pids: list[int], server_port: int, client: Client) -> int | None:
-    """The pid among ``pids`` whose socket is the server side of ``client``'s connection."""
-    client_port = client.stream.socket.getsockname()[1]
+def connection_owner(pids: list[int], server_port: int, client_port: int) -> int | None:
+    """The pid among ``pids`` whose socket is the server side of the connection from
+    ``client_port`` (both on 127.0.0.1)."""
     wanted = f"0100007F:{server_port:04X} 0100007F:{client_port:04X} 01"
     inode = None
     with open("/proc/net/tcp") as table:
@@ -140,7 +140,8 @@ async def calls_on_every_worker(stack: AsyncExitStack, workers: Workers) -> list
         customer = f"caller{n}"
         client = await stack.enter_async_context(call(workers.relay.port, customer))
         await client.say(f"This is {customer}.")
-        owner = connection_owner(pids, workers.relay.port, client)
+        client_port = client.stream.socket.getsockname()[1]
+        owner = connection_owner(pids, workers.relay.port, client_port)
         assert owner is not None, "no worker holds the connection"
         calls.append(LiveCall(customer, client, owner))
         if {c.worker_pid for c in calls} == set(pids):
@@ -280,11 +281,13 @@ async def test_metrics_and_the_dashboard_count_every_workers_calls(tmp_path: Pat
             await live.client.hang_up()
 
         async def all_saved() -> bool:
-            return (await get_metrics(port)).get("relay_conversations_saved_total") == len(calls)
+            metrics = await get_metrics(port)
+            return (metrics["relay_conversations_saved_total"], metrics["relay_active_calls"]) == (
+                len(calls),
+                0,
+            )
 
         await eventually(all_saved)
-        metrics = await get_metrics(port)
-        assert metrics["relay_active_calls"] == 0
         dashboard = await get_json(port, "/api/admin/dashboard")
         assert dashboard["ai_conversations_count"] == len(calls)
 
