@@ -71,6 +71,8 @@ async def relay_workers(
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
         "WORKERS": str(WORKERS),
+        # The supervisor's metrics directory: a supervisor killed by a test leaves it here.
+        "TMPDIR": str(data_dir),
     }
     environ.pop("REALTIME_UPSTREAM_URL", None)
     if not cosmos:
