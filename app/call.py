@@ -55,7 +55,6 @@ MAX_PENDING_FRAMES = 256
 # On top of SAVE_TIMEOUT: time for the spool write if the store write failed or timed out.
 SPOOL_MARGIN = 5.0
 
-
 @attrs.frozen
 class CallLimits:
     idle_timeout: float
