@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from quart import Blueprint, Response, request
 
 from app.analytics import CallStats, collect_stats
+from app.metrics import active_calls
 from app.relay import Relay
 from app.stats_cache import StatsCache
 from app.store.base import ConversationStore, StoreError
@@ -104,7 +105,7 @@ def create_admin_api(relay: Relay) -> Blueprint:
         return json_response(
             {
                 "ai_conversations_count": count,
-                "active_calls": relay.registry.active,
+                "active_calls": active_calls(relay),
                 "calls_started": relay.registry.calls_started,
                 "calls_refused": relay.registry.calls_refused,
                 "spool_pending": recorder.pending_count(),

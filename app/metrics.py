@@ -4,17 +4,51 @@ The hot path only bumps plain integers on the call object; nothing here runs per
 custom collector turns the relay's state into metric families when ``/metrics`` is scraped, in a
 registry of our own (never prometheus_client's global one, so tests and several apps in one
 process do not collide).
+
+With ``WORKERS`` > 1 every figure is the sum over the workers (see `app.workers`), through
+prometheus-client's multiprocess mode: each worker copies its figures into the library's
+per-process files every ``PUBLISH_INTERVAL`` (`SharedMetrics`; still nothing per frame), and any
+worker's ``/metrics`` merges all the files.  A dead worker's counters stay in the sums; its gauges
+leave them (the supervisor marks it dead).  A worker's own figures are exact at scrape time, its
+siblings' at most ``PUBLISH_INTERVAL`` old.
 """
 
 from __future__ import annotations
 
+import glob
+import logging
+import os
+import weakref
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
 
-from prometheus_client import CollectorRegistry, generate_latest
+import attrs
+import trio
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from app.relay import Relay
+
+log = logging.getLogger(__name__)
+
+#: prometheus-client's own variable: the directory of its multiprocess files.  The supervisor
+#: sets it for its workers; the library reads it when the first metric is made.
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: Seconds between copies of a worker's figures to the shared files.
+PUBLISH_INTERVAL = 1.0
+
+GaugeMode = Literal["livesum", "livemax", "mostrecent"]
+#: How each gauge combines over workers (counters are summed, dead workers' included).
+GAUGE_MODES: dict[str, GaugeMode] = {
+    "relay_active_calls": "livesum",
+    "relay_draining": "livemax",
+    "relay_spool_pending": "livesum",
+    "relay_last_save_seconds": "mostrecent",
+    "relay_last_save_request_units": "mostrecent",
+}
 
 
 class RelayCollector(Collector):
@@ -112,7 +146,119 @@ class RelayCollector(Collector):
         )
 
 
+@attrs.define(eq=False)
+class SharedMetrics:
+    """One worker's figures, copied into prometheus-client's multiprocess files.
+
+    One per process: the library keeps one file per process and metric type, and two metric
+    objects of the same name in one process would overwrite each other's value.
+    """
+
+    relay: Relay
+    _counters: dict[str, tuple[Counter, float]] = attrs.field(factory=dict, init=False)
+    _gauges: dict[str, tuple[Gauge, float | None]] = attrs.field(factory=dict, init=False)
+
+    def publish(self) -> None:
+        """Copy every figure of the relay to this process's files."""
+        for family in RelayCollector(self.relay).collect():
+            value = family.samples[0].value
+            if family.type == "counter":
+                counter, published = self._counters.get(family.name) or (
+                    Counter(family.name, family.documentation, registry=None),
+                    0.0,
+                )
+                if value > published:
+                    counter.inc(value - published)
+                self._counters[family.name] = (counter, max(value, published))
+            else:
+                gauge, last = self._gauges.get(family.name) or (
+                    Gauge(
+                        family.name,
+                        family.documentation,
+                        registry=None,
+                        multiprocess_mode=GAUGE_MODES.get(family.name, "livesum"),
+                    ),
+                    None,
+                )
+                if value != last:  # "mostrecent" keeps the time of the last change
+                    gauge.set(value)
+                self._gauges[family.name] = (gauge, value)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Publish every ``PUBLISH_INTERVAL`` until cancelled, and once more on the way out."""
+        task_status.started()
+        try:
+            while True:
+                self.publish()
+                await trio.sleep(PUBLISH_INTERVAL)
+        finally:
+            self.publish()
+
+
+class WorkersCollector(Collector):
+    """The sum over workers: this worker's figures published now, merged with its siblings'."""
+
+    def __init__(self, shared: SharedMetrics, directory: Path) -> None:
+        self._shared = shared
+        self._directory = directory
+
+    def collect(self) -> Iterator[Metric]:
+        self._shared.publish()
+        merged = MultiProcessCollector(None, path=str(self._directory))  # type: ignore[no-untyped-call]
+        yield from merged.collect()  # type: ignore[no-untyped-call]
+
+
+_SHARED: weakref.WeakKeyDictionary[Relay, SharedMetrics] = weakref.WeakKeyDictionary()
+
+
+def shared_metrics_dir(relay: Relay) -> Path | None:
+    """The multiprocess directory when ``relay`` is one of several workers, else None."""
+    if relay.settings.workers <= 1:
+        return None
+    directory = os.environ.get(MULTIPROC_DIR_ENV)
+    return Path(directory) if directory and os.path.isdir(directory) else None
+
+
+def shared_metrics(relay: Relay) -> SharedMetrics | None:
+    """The publisher of ``relay``'s figures when it is one of several workers, else None."""
+    if shared_metrics_dir(relay) is None:
+        return None
+    shared = _SHARED.get(relay)
+    if shared is None:
+        shared = _SHARED[relay] = SharedMetrics(relay)
+    return shared
+
+
+def active_calls(relay: Relay) -> int:
+    """Live calls of the whole relay: every worker's with ``WORKERS`` > 1, else this process's.
+
+    This worker's own count is read live; its siblings' from their last publication.
+    """
+    directory = shared_metrics_dir(relay)
+    own = relay.registry.active
+    if directory is None:
+        return own
+    mine = f"_{os.getpid()}.db"
+    files = [
+        path
+        for path in glob.glob(os.path.join(directory, "gauge_livesum_*.db"))
+        if not path.endswith(mine)
+    ]
+    others = 0.0
+    merged = MultiProcessCollector.merge(files, accumulate=False)  # type: ignore[no-untyped-call]
+    for metric in merged:
+        if metric.name == "relay_active_calls":
+            others += sum(sample.value for sample in metric.samples)
+    return own + int(others)
+
+
 def metrics_registry(relay: Relay) -> CollectorRegistry:
+    shared = shared_metrics(relay)
+    directory = shared_metrics_dir(relay)
+    if shared is not None and directory is not None:
+        registry = CollectorRegistry()
+        registry.register(WorkersCollector(shared, directory))
+        return registry
     registry = CollectorRegistry(auto_describe=True)
     registry.register(RelayCollector(relay))
     return registry

@@ -25,6 +25,7 @@ from app.store.deferred import DeferredStore
 from app.store.factory import open_store
 from app.store.recorder import DurableRecorder
 from app.store.spool import Spool
+from app.store.spool_slots import own_spool
 from app.tools import default_registry
 from app.upstream import SimulatorConnector, UpstreamConnector, WebSocketConnector
 from app.upstream_auth import upstream_url_and_auth
@@ -93,11 +94,18 @@ class Relay:
         self.recorder.wake()
 
     async def start(self, nursery: trio.Nursery) -> None:
-        """Recover crashed calls, start the flusher and the store's opener in ``nursery``.
+        """Claim a spool slot, recover crashed calls, start the store's opener and the flusher
+        in ``nursery``.
 
         Raises `StoreUnusableError` only for a store error that retrying cannot fix; an
         unreachable store is retried in the background while calls are served and spooled.
+        A spool that cannot be claimed (``DATA_DIR`` unwritable) does not stop start-up either:
+        calls go on, and ``/readyz`` and the metrics say that the spool is failing.
         """
+        try:
+            self.recorder.use_spool(await nursery.start(own_spool, self.settings.data_dir))
+        except OSError as exc:
+            self.recorder.spool_health.failed("claim a spool slot", exc)
         await self.recorder.recover()
         await nursery.start(self.store.keep_opening, STORE_STARTUP_WAIT)
         await nursery.start(self.recorder.run_flusher)

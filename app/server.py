@@ -10,6 +10,10 @@ signal, unlike the ``hypercorn`` CLI whose worker dies at once) the trigger:
 
 hypercorn's own graceful timeout (3 s by default) would otherwise cancel connections silently;
 by the time it applies here, every call has already been saved.
+
+As one of several workers (``WORKERS`` > 1, see `app.workers`) the process serves on a socket
+that shares the port with its siblings, also shuts down when its supervisor is gone, and
+publishes its metrics for the others to sum.
 """
 
 from __future__ import annotations
@@ -17,14 +21,18 @@ from __future__ import annotations
 import gc
 import logging
 import signal
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
 from app.application import RelayApp
+from app.metrics import shared_metrics
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.workers import WorkerRole
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +62,10 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def hypercorn_config(settings: Settings) -> Config:
+def hypercorn_config(settings: Settings, bind: str | None = None) -> Config:
+    """hypercorn's settings; ``bind`` replaces ``HOST``:``PORT`` (a worker's shared socket)."""
     config = Config()
-    config.bind = [f"{settings.host}:{settings.port}"]
+    config.bind = [bind or f"{settings.host}:{settings.port}"]
     config.websocket_max_message_size = settings.max_frame_bytes * HYPERCORN_LIMIT_FACTOR
     config.graceful_timeout = AFTER_DRAIN_GRACE
     config.errorlog = logging.getLogger("hypercorn.error")
@@ -70,14 +79,22 @@ async def serve(
     app: RelayApp,
     settings: Settings,
     *,
+    worker: WorkerRole | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until SIGTERM/SIGINT, then drain live calls and return."""
+    """Serve until SIGTERM/SIGINT (or, as a worker, until the supervisor is gone), then drain."""
     stop = trio.Event()
     async with trio.open_nursery() as signals_nursery:
         await signals_nursery.start(_watch_signals, stop)
+        bind = None
+        if worker is not None:
+            signals_nursery.start_soon(_watch_supervisor, worker.supervisor_fd, stop)
+            bind = worker.bind(settings.host)
+        publisher = shared_metrics(app.relay)
+        if publisher is not None:
+            await signals_nursery.start(publisher.run)
         async with trio.open_nursery() as serving:
-            binds = await serving.start(serve_until, app, settings, stop)
+            binds = await serving.start(serve_until, app, settings, stop, bind)
             _announce(binds, settings)
             task_status.started(binds)
         signals_nursery.cancel_scope.cancel()
@@ -87,6 +104,7 @@ async def serve_until(
     app: RelayApp,
     settings: Settings,
     stop: trio.Event,
+    bind: str | None = None,
     *,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -99,7 +117,7 @@ async def serve_until(
 
     await hypercorn_serve(
         cast(Any, app),  # an ASGI 3 app; hypercorn's Framework union does not list callables
-        hypercorn_config(settings),
+        hypercorn_config(settings, bind),
         shutdown_trigger=shutdown_trigger,
         task_status=task_status,
     )
@@ -113,10 +131,20 @@ async def _watch_signals(
         async for signum in signals:
             name = signal.Signals(signum).name
             if stop.is_set():
-                log.warning("%s again: shutdown is already in progress", name)
+                log.info("%s again: shutdown is already in progress", name)
                 continue
             log.info("Received %s", name)
             stop.set()
+
+
+async def _watch_supervisor(fd: int, stop: trio.Event) -> None:
+    """Drain when the supervisor is gone: the pipe only it can write to reaches end-of-file."""
+    async with trio.lowlevel.FdStream(fd) as pipe:
+        while await pipe.receive_some():
+            pass  # the supervisor never writes; nothing to read but the end
+    if not stop.is_set():
+        log.error("The supervisor is gone: shutting down")
+        stop.set()
 
 
 def _announce(binds: list[str], settings: Settings) -> None:

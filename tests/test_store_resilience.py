@@ -110,3 +110,23 @@ async def test_a_malformed_key_stops_start_up(tmp_path: Path) -> None:
     assert "the relay could not start: cannot connect to Cosmos DB" in stderr
     assert "base64" in stderr
     assert "Traceback" not in stderr
+
+
+async def test_a_data_dir_that_cannot_be_written_does_not_stop_the_voice(tmp_path: Path) -> None:
+    """No spool and no SQLite file: calls are still relayed, and the operator is told."""
+    not_a_directory = tmp_path / "data"
+    not_a_directory.write_text("")
+    async with running_relay(relay_settings(not_a_directory)) as relay:
+        async with connect(relay, customer_id="no-disk") as client:
+            turn = await client.say("Can you still hear me?")
+            await client.hang_up()
+        await relay.wait_calls_ended()
+        async with httpx.AsyncClient(timeout=IO_TIMEOUT) as http:
+            ready = await http.get(f"http://127.0.0.1:{relay.port}/readyz")
+        recorder = relay.app.relay.recorder
+    assert turn[-1]["response"]["status"] == "completed"
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["spool"]["writable"] is False
+    assert body["store"]["state"] == "unavailable"
+    assert recorder.lost == 1  # neither the store nor the spool could take it: said, counted

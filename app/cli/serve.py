@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from app.workers import WorkerRole
 
 HELP = "serve calls on HOST:PORT until SIGTERM or SIGINT (the default)"
 
@@ -22,12 +25,30 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    if settings.workers > 1:
+        from app.logging_setup import configure_logging
+        from app.workers import run_workers
+
+        configure_logging(settings)
+        return run_workers(settings)  # the supervisor: each worker runs serve_worker
     return serve_relay(settings)
 
 
-def serve_relay(settings: Settings) -> int:
+def serve_worker(worker: WorkerRole) -> int:
+    """One worker process of the ``WORKERS`` supervisor (``python -m app.worker``)."""
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    return serve_relay(settings, worker=worker)
+
+
+def serve_relay(settings: Settings, worker: WorkerRole | None = None) -> int:
     """Serve until told to stop; 0 after a clean shutdown, 1 when start-up failed."""
     # Imported here: the operator commands (and the health check) do not load the server.
+    from functools import partial
+
     import trio
 
     from app.application import create_app
@@ -38,7 +59,7 @@ def serve_relay(settings: Settings) -> int:
     app = create_app(settings)
     tune_garbage_collector()
     try:
-        trio.run(serve, app, settings)
+        trio.run(partial(serve, app, settings, worker=worker))
     except BaseException as exc:
         failure = start_up_failure(exc)
         if failure is None:

@@ -235,6 +235,14 @@ class DurableRecorder:
         )
         return True
 
+    def use_spool(self, spool: Spool) -> None:
+        """Write to ``spool`` from now on: the slot this process claimed at start-up.
+
+        Called before `recover` and the flusher start, and before any call is taken.
+        """
+        self.spool = spool
+        self.spool_health.root = str(spool.root)
+
     def wake(self) -> None:
         """Make the flusher try the spool now (the store just became reachable)."""
         self._wake.set()

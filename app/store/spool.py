@@ -16,6 +16,8 @@ Files that cannot be parsed are moved to ``corrupt/`` (and logged) rather than r
 Every method is synchronous and blocking: call them from a worker thread
 (``trio.to_thread.run_sync``).  A spool directory belongs to one process: another process
 recovering its checkpoints at start-up would take this one's live calls for crashed ones.
+:mod:`app.store.spool_slots` makes that so with a lock held for the owner's life, and hands the
+spool of a dead process to a live one (:meth:`Spool.adopt`).
 
 Durability: each file is written to a temporary name in the same directory, flushed and
 fsync'ed, renamed over its final name, and the directory is fsync'ed -- a crash leaves either the
@@ -170,6 +172,27 @@ class Spool:
                         removed += 1
         return removed
 
+    def adopt(self, orphan: Spool) -> int:
+        """Move ``orphan``'s checkpoints and pending entries into this spool; return how many.
+
+        Only for the spool of a process known to be dead (its lock is free, see
+        :mod:`app.store.spool_slots`): its checkpoints become this spool's, for
+        ``DurableRecorder.recover`` to turn into documents, and its pending entries join this
+        spool's flusher.  Each file keeps its name, so a later final document for the same key
+        still replaces a pending entry; a name already taken here leaves the orphan's file where
+        it is (logged), for whoever adopts that spool next.
+        """
+        orphan.discard_partial_writes()
+        moved = 0
+        for paths, target_dir in (
+            (orphan.checkpoints(), self.live_dir),
+            (orphan.pending(), self.pending_dir),
+        ):
+            for path in paths:
+                if _move_unless_taken(path, target_dir / path.name):
+                    moved += 1
+        return moved
+
     def _checkpoint_path(self, session_id: str) -> Path:
         return self.live_dir / f"{safe_name(session_id)}{_SUFFIX}"
 
@@ -248,6 +271,22 @@ def _atomic_write(path: Path, data: bytes) -> None:
             os.unlink(temp)
         raise
     _fsync_dir(path.parent)
+
+
+def _move_unless_taken(source: Path, target: Path) -> bool:
+    """Rename ``source`` to ``target`` unless ``target`` exists; durable in both directories."""
+    _ensure_dir(target.parent)
+    try:
+        os.link(source, target)  # fails if the name is taken, unlike a rename
+    except FileExistsError:
+        log.warning("Spool file %s not adopted: %s already exists", source, target)
+        return False
+    except FileNotFoundError:
+        return False
+    source.unlink()
+    _fsync_dir(target.parent)
+    _fsync_dir(source.parent)
+    return True
 
 
 def _ensure_dir(directory: Path) -> None:
