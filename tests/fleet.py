@@ -134,15 +134,23 @@ class Caller:
         pattern: AudioPattern = QUIET,
         streaming: Countdown | None = None,
         threshold: int = 25,
+        hang_up: trio.Event | None = None,
     ) -> None:
-        """Stream audio and read every event until the relay ends the call.
+        """Stream audio and read every event until the call ends.
 
-        ``streaming`` is ticked once this caller has sent ``threshold`` frames.
+        ``streaming`` is ticked once this caller has sent ``threshold`` frames.  The relay ends
+        the call, or this caller does (close 1000) once ``hang_up`` is set.
         """
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._stream, client, pattern, streaming, threshold)
+            if hang_up is not None:
+                nursery.start_soon(self._hang_up_on, client, hang_up)
             await self._read_until_closed(client)
             nursery.cancel_scope.cancel()
+
+    async def _hang_up_on(self, client: Client, hang_up: trio.Event) -> None:
+        await hang_up.wait()
+        await client.hang_up(1000)
 
     async def _stream(
         self, client: Client, pattern: AudioPattern, streaming: Countdown | None, threshold: int
