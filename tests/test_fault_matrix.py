@@ -28,6 +28,7 @@ import pytest
 import trio
 
 from app.settings import Settings
+from app.store import deferred as deferred_module
 from app.store import recorder as recorder_module
 from app.store.cosmos import CosmosStore
 from app.store.sqlite import SQLiteStore
@@ -309,6 +310,12 @@ def quick_flusher_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(recorder_module, "BACKOFF_MAX", 1.0)
 
 
+@pytest.fixture
+def quick_store_reconnects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cap the store opener's backoff at 1 s, for the same reason (its cap is 30 s)."""
+    monkeypatch.setattr(deferred_module, "RETRY_MAX", 1.0)
+
+
 @pytest.mark.usefixtures("quick_flusher_retries")
 async def test_store_down_for_100_calls_then_back_stores_each_once(
     private_cosmos_server: CosmosServer, tmp_path: Path
@@ -336,8 +343,7 @@ async def test_store_down_for_100_calls_then_back_stores_each_once(
     assert_one_document_each(documents, fleet, "user_hangup")
 
 
-@pytest.mark.xfail(strict=True, reason="needs background store start-up")
-@pytest.mark.usefixtures("quick_flusher_retries")
+@pytest.mark.usefixtures("quick_flusher_retries", "quick_store_reconnects")
 async def test_store_down_at_start_up_for_100_calls_then_back_stores_each_once(
     private_cosmos_server: CosmosServer, tmp_path: Path
 ) -> None:

@@ -202,8 +202,11 @@ class DurableRecorder:
         save gets ``save_timeout`` seconds.  A document the store rejects as invalid is moved to
         the spool's ``corrupt/`` directory.  Raises :class:`OSError` when the spool fails.
         """
+        spooled_before = self.spooled
         paths = await trio.to_thread.run_sync(self.spool.pending)
-        self._pending = len(paths)
+        if self.spooled == spooled_before:
+            # Else a call spooled a document while we listed: its own count is the newer one.
+            self._pending = len(paths)
         for path in paths:
             if not await self._flush_one(path):
                 return False
