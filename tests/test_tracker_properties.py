@@ -32,8 +32,8 @@ from hypothesis import strategies as st
 
 from app.dialect import BETA_NAMES, GA_NAMES, Dialect
 from app.document import DisconnectReason, build_document
+from app.handoff import HANDOFF_PREFIX
 from app.tracker import ConversationRecord, ConversationTracker
-from app.tracker._tracker import TRANSFER_PREFIX
 from tests.recorded import DATA_DIR, RecordedEvent, load
 from tests.test_document_properties import check_document
 
@@ -265,7 +265,7 @@ def check_record(record: ConversationRecord) -> None:
     interrupted = sum(1 for message in record.messages if message.interrupted)
     assert record.interruptions == interrupted
     assert len(set(record.tools_called)) == len(record.tools_called)
-    assert all(name and not name.startswith(TRANSFER_PREFIX) for name in record.tools_called)
+    assert all(name and not name.startswith(HANDOFF_PREFIX) for name in record.tools_called)
     assert len(set(record.agents_used)) == len(record.agents_used)
     assert record.agents_used[0] == record.initial_agent == "root"
     assert all(isinstance(agent, str) and agent for agent in record.agents_used)

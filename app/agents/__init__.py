@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from app.agents.catalog import (
-    HANDOFF_PREFIX,
     Agent,
     AgentCatalog,
     CatalogError,
     load_catalog,
 )
+from app.handoff import HANDOFF_PREFIX
 
 __all__ = ["HANDOFF_PREFIX", "Agent", "AgentCatalog", "CatalogError", "load_catalog"]

@@ -16,9 +16,9 @@ from typing import Any
 
 import attrs
 
+from app.handoff import HANDOFF_PREFIX, requested_agent
 from app.tools.registry import ToolRegistry
 
-HANDOFF_PREFIX = "transfer_to_"
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
@@ -46,10 +46,8 @@ class AgentCatalog:
 
     def handoff_target(self, function_name: str) -> str | None:
         """The agent a ``transfer_to_<agent>`` function call hands off to, if it is one."""
-        if function_name.startswith(HANDOFF_PREFIX):
-            target = function_name[len(HANDOFF_PREFIX) :]
-            return target if target in self.agents else None
-        return None
+        target = requested_agent(function_name)
+        return target if target in self.agents else None
 
     def tool_definitions(self, agent: Agent) -> list[dict[str, Any]]:
         """What the model sees for ``agent``: its tools, then one transfer tool per hand-off."""

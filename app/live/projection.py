@@ -39,14 +39,13 @@ from typing import Any, Literal
 import attrs
 
 from app.dialect import BETA_NAMES, GA_NAMES
+from app.handoff import requested_agent
 from app.tracker import ConversationRecord
 
 State = Literal["listening", "speaking", "tool"]
 LineKind = Literal["user", "assistant", "tool", "handoff", "note"]
 Scrub = Callable[[str], str]
 
-#: Function calls named ``transfer_to_<agent>`` are hand-offs (the tracker's rule too).
-TRANSFER_PREFIX = "transfer_to_"
 
 _TRANSCRIPT_DONE = {
     GA_NAMES.transcript_done: "transcript",
@@ -242,8 +241,9 @@ class CallProjection:
         item_id = _string(event, "item_id")
         name = _string(event, "name") or self._function_names.pop(item_id, "")
         key = item_id or f"call-{next(self._keys)}"
-        if name.startswith(TRANSFER_PREFIX):
-            return [Line("handoff", f"Hand-off to {name.removeprefix(TRANSFER_PREFIX)}", key)]
+        agent = requested_agent(name)
+        if agent is not None:
+            return [Line("handoff", f"Hand-off to {agent}", key)]
         return [Line("tool", f"Tool call: {name or 'unnamed function'}", key)]
 
     def _barge_in(self) -> list[Update]:

@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from app.dialect import BETA_NAMES, GA_NAMES, Dialect
+from app.handoff import requested_agent
 from app.redaction import Redacted
 from app.tracker import _fields as fields
 from app.tracker._items import ItemOrder, TrackedItem
@@ -26,7 +27,6 @@ from app.tracker._record import ConversationRecord
 logger = logging.getLogger("app.tracker")
 
 #: Function calls named ``transfer_to_<agent>`` are hand-offs to ``<agent>``, not tools.
-TRANSFER_PREFIX = "transfer_to_"
 
 _Handler = Callable[[Mapping[str, Any], float], None]
 
@@ -210,7 +210,7 @@ class ConversationTracker:
             self._touch()
 
     def _tool_called(self, name: str) -> None:
-        if name.startswith(TRANSFER_PREFIX):
+        if requested_agent(name) is not None:
             # A hand-off request, not a tool.  Whether it happens is the relay's decision (the
             # agent may not exist): it reports the ones it performs through observe_handoff.
             return
