@@ -1,4 +1,4 @@
-"""A call's agent: the server-owned session, tools run as tasks, and hand-offs.
+"""A call's agent: the server-owned session, function calls, and hand-offs (no tasks of its own).
 
 `AgentRuntime` sits between the call's two relay loops and the upstream, on the careful path
 only (control events; audio never comes here):
@@ -7,14 +7,15 @@ only (control events; audio never comes here):
 * `from_browser` — a browser event before it is forwarded: ``session.update`` is cut down to the
   allowlist (what was dropped is logged).
 * `from_upstream` — an upstream event before it reaches the browser: function-call events are
-  withheld, session events lose their instructions and tools, and function calls are started.
+  withheld, session events lose their instructions and tools; and the work the event asks for
+  (`RunTool`, `CreateResponse`) is returned, not done.
+* `perform` — does one such action: called by the call's `ToolRunner` workers, off the reader,
+  so audio keeps flowing while a tool works.
 
-Tools run as supervised tasks of the call (so they end with the call), each under
-``TOOL_TIMEOUT`` and at most `MAX_CONCURRENT_TOOLS` at a time: the upstream task only starts
-them, so audio keeps flowing while a tool works.  A tool that raises or times out answers the
-model with an error output and the call goes on.  A hand-off (``transfer_to_<agent>``) is
-performed by the relay: a ``session.update`` with the new agent's instructions and tools, then
-the function output.
+A tool runs under ``TOOL_TIMEOUT``; one that raises or times out answers the model with an error
+output and the call goes on.  A hand-off (``transfer_to_<agent>`` for an agent of the catalogue)
+is performed by the relay: a ``session.update`` with the new agent's instructions and tools,
+then the function output; only then is it recorded.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from app.agents import Agent, AgentCatalog
 from app.dialect import Dialect
 from app.function_calls import (
     RESPONSE_CREATE,
+    Action,
     CreateResponse,
     FunctionCalls,
     RunTool,
@@ -47,10 +49,7 @@ from app.tracker import ConversationTracker
 
 log = logging.getLogger(__name__)
 
-MAX_CONCURRENT_TOOLS = 4
 SendUpstream = Callable[[str], Awaitable[None]]
-#: Starts a task in the call, under the call's supervisor.
-Spawn = Callable[..., None]
 
 
 @attrs.define(eq=False)
@@ -63,9 +62,6 @@ class AgentRuntime:
     session_id: str
     agent: Agent = attrs.field(init=False)
     calls: FunctionCalls = attrs.field(init=False, factory=FunctionCalls)
-    _limiter: trio.CapacityLimiter = attrs.field(
-        init=False, factory=lambda: trio.CapacityLimiter(MAX_CONCURRENT_TOOLS)
-    )
 
     def __attrs_post_init__(self) -> None:
         self.agent = self.catalog[self.catalog.initial_agent]
@@ -98,44 +94,41 @@ class AgentRuntime:
 
     # -- upstream -> browser -------------------------------------------------------------------
 
-    def from_upstream(
-        self, event: dict[str, Any], spawn: Spawn, send: SendUpstream
-    ) -> dict[str, Any] | None:
-        """Act on an upstream event; the event the browser gets instead, or None for nothing.
-
-        Work it starts (a tool, a ``response.create``) goes through ``spawn``, which runs it as
-        a task of the call under the call's supervisor: a model that goes away mid-tool ends
-        the call with the upstream's reason, like any other task noticing it.
-        """
+    def from_upstream(self, event: dict[str, Any]) -> tuple[dict[str, Any] | None, list[Action]]:
+        """Follow an upstream event: the event the browser gets instead (None for nothing), and
+        the work to do on the model's behalf (`perform` it off the reader, in the call's
+        `ToolRunner`)."""
         actions = self.calls.observe(event)
-        for action in actions:
-            if isinstance(action, RunTool):
-                spawn(self._run, action, send)
-            else:
-                spawn(send, RESPONSE_CREATE)
         if FunctionCalls.is_private(event):
-            return None
+            return None, actions
         kind = event.get("type")
         if kind in ("session.created", "session.updated"):
-            return redact_session_event(event)
+            return redact_session_event(event), actions
         if kind == "response.done":
-            return _without_function_calls(event)
-        return event
+            return _without_function_calls(event), actions
+        return event, actions
 
     # -- tools ------------------------------------------------------------------------------------
 
-    async def _run(self, call: RunTool, send: SendUpstream) -> None:
-        async with self._limiter:
-            target = self.catalog.handoff_target(call.name)
-            if target is not None:
-                output = await self._hand_off(target, send)
-            elif call.name not in self.agent.tools:
-                output = _error(f"the {self.agent.name} agent has no tool named {call.name!r}")
-            else:
-                output = await self._call_tool(call)
-        await send(function_call_output(call.call_id, output))
-        for action in self.calls.answered(call.call_id):
-            if isinstance(action, CreateResponse):
+    async def perform(self, action: Action, send: SendUpstream) -> None:
+        """Do ``action`` and answer the model through ``send``.
+
+        A function call is a hand-off (a known agent), a tool of the active agent, or an error
+        output; once every call of a finished response is answered, one ``response.create``.
+        """
+        if isinstance(action, CreateResponse):
+            await send(RESPONSE_CREATE)
+            return
+        target = self.catalog.handoff_target(action.name)
+        if target is not None:
+            output = await self._hand_off(target, send)
+        elif action.name not in self.agent.tools:
+            output = _error(f"the {self.agent.name} agent has no tool named {action.name!r}")
+        else:
+            output = await self._call_tool(action)
+        await send(function_call_output(action.call_id, output))
+        for follow_up in self.calls.answered(action.call_id):
+            if isinstance(follow_up, CreateResponse):
                 await send(RESPONSE_CREATE)
 
     async def _call_tool(self, call: RunTool) -> str:

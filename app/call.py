@@ -4,60 +4,76 @@ Shape (one nursery per call)::
 
     Call.run
     └─ connection nursery   owns the upstream connection's background task
-       └─ call nursery
-          ├─ client task            browser -> upstream (check, observe, forward)
-          ├─ upstream task          connect; upstream -> browser (forward, observe)
+       └─ call nursery      every task under `Call._supervise`
+          ├─ client task            browser -> upstream          (`ClientLoop`)
+          ├─ upstream task          connect; upstream -> browser (`UpstreamLoop`)
+          ├─ tool workers           work done for the model      (`ToolRunner`)
           ├─ checkpoint task        partial record to the spool every CHECKPOINT_INTERVAL
           ├─ watchdog task          idle and maximum-duration limits
           └─ logging-shutdown task  sleeps; its ``finally`` closes both sides and saves
 
+`Call` owns the lifetime: the nursery, ending, the shutdown and the save.  The parts each have
+one job -- `FramePolicy` (sans-IO) judges the browser's frames, the two loops relay, the
+`ToolRunner` works for the model, `AgentRuntime` and the tracker (sans-IO) follow the
+conversation -- and reach the call only through the callbacks it gives them (`end`, `observe`).
+
 Whatever ends the call — a task noticing a disconnect, a limit, a shutdown of the server, a bug —
 sets the reason (`Call.end`, first reason wins) and cancels the call nursery.  The logging-shutdown
 task's ``finally`` then runs under ``trio.CancelScope(shield=True)``: it closes the browser and the
-upstream (each bounded) and saves the conversation through the `DurableRecorder`, which bounds the
-store write by ``SAVE_TIMEOUT`` and falls back to the local spool.  The call nursery cannot exit
-before that finishes, so no call ends unlogged.  The connection nursery outlives the call nursery
-so the upstream's close handshake can complete; it is cancelled last.
+upstream (each bounded) and saves the conversation through the recorder, which bounds the store
+write by ``SAVE_TIMEOUT`` and falls back to the local spool.  The call nursery cannot exit before
+that finishes, so no call ends unlogged.  The connection nursery outlives the call nursery so
+the upstream's close handshake can complete; it is cancelled last.
 
-Error handling: disconnects are expected and end the call with a reason.  Anything unexpected in
-a task is logged once here with the session id, ends the call as ``server_crash`` (the document
-is still written) and is not re-raised into hypercorn, which would only log it a second time.
+Error handling: disconnects are expected and end the call with a reason; the model going away
+(`UpstreamClosed`, from any task) ends it with the upstream's reason.  Anything unexpected in a
+task is logged once here with the session id, ends the call as ``server_crash`` (the document is
+still written) and is not re-raised into hypercorn, which would only log it a second time.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import attrs
 import trio
 
 from app.agent_runtime import AgentRuntime
 from app.agents import AgentCatalog
-from app.browser import CLOSE_TIMEOUT, BrowserSocket, Receive
-from app.close_codes import CLOSE_FOR_REASON, reason_for_client_close
+from app.browser import BrowserSocket, Receive
+from app.client_loop import ClientLoop, UpstreamGate
+from app.close_codes import CLOSE_FOR_REASON
 from app.document import DisconnectReason, build_document, document_id
-from app.frames import audio_delta_facts, is_plain_audio_append, utf8_length_exceeds
+from app.frame_policy import FramePolicy
 from app.live.hub import CallFeed, LiveHub
 from app.logging_setup import current_session
-from app.rate_limit import FrameRateLimit
 from app.session_config import SessionSettings
 from app.settings import SPOOL_MARGIN
-from app.store.recorder import DurableRecorder
+from app.tool_runner import TOOL_WORKERS, ToolRunner
 from app.tracker import ConversationTracker
-from app.upstream import Upstream, UpstreamClosed, UpstreamConnector, UpstreamUnavailable
+from app.upstream import UpstreamClosed, UpstreamConnector
+from app.upstream_loop import UpstreamLoop
 
 log = logging.getLogger(__name__)
 
-# Frames the browser may send before the upstream is connected; beyond this the client task
-# waits for the upstream (TCP backpressure on the browser), so nothing is dropped.
-MAX_PENDING_FRAMES = 256
-# How long a task whose send found the upstream broken waits for the reader's verdict.
+#: How long a task whose send found the upstream broken waits for the reader's verdict.
 READER_VERDICT_TIMEOUT = 1.0
+
+SaveOutcome = Literal["stored", "spooled", "lost"]
+
+
+class CallRecorder(Protocol):
+    """What a call needs of the recorder (`app.store.recorder.DurableRecorder`)."""
+
+    async def save(self, doc: Mapping[str, Any]) -> SaveOutcome: ...
+
+    async def checkpoint(self, session_id: str, doc: Mapping[str, Any]) -> None: ...
+
+    async def discard_checkpoint(self, session_id: str) -> None: ...
+
 
 @attrs.frozen
 class CallLimits:
@@ -80,7 +96,7 @@ class Call:
     receive: Receive
     browser: BrowserSocket
     connector: UpstreamConnector
-    recorder: DurableRecorder
+    recorder: CallRecorder
     limits: CallLimits
     catalog: AgentCatalog
     session_settings: SessionSettings
@@ -91,23 +107,20 @@ class Call:
     tracker: ConversationTracker = attrs.field(init=False)
     feed: CallFeed = attrs.field(init=False)
     agent: AgentRuntime = attrs.field(init=False)
+    client: ClientLoop = attrs.field(init=False)
+    upstream: UpstreamLoop = attrs.field(init=False)
+    tools: ToolRunner = attrs.field(init=False)
     reason: DisconnectReason | None = attrs.field(init=False, default=None)
+    #: "stored", "spooled", "lost", or "empty" (nothing was said: no document).
     outcome: str | None = attrs.field(init=False, default=None)
     started_at: float = attrs.field(init=False, default=0.0)
     start_time: datetime = attrs.field(init=False)
-    last_client_frame_at: float = attrs.field(init=False, default=0.0)
-    frames_from_browser: int = attrs.field(init=False, default=0)
-    frames_from_upstream: int = attrs.field(init=False, default=0)
     ended: trio.Event = attrs.field(init=False, factory=trio.Event)
 
     _close: tuple[int, str] | None = attrs.field(init=False, default=None)
     _scope: trio.CancelScope = attrs.field(init=False, factory=trio.CancelScope)
-    _upstream: Upstream | None = attrs.field(init=False, default=None)  # set once flushed
-    _connected: Upstream | None = attrs.field(init=False, default=None)  # set once connected
-    _pending: deque[str] = attrs.field(init=False, factory=deque)
-    _upstream_ready: trio.Event = attrs.field(init=False, factory=trio.Event)
+    _gate: UpstreamGate = attrs.field(init=False, factory=UpstreamGate)
     _checkpoints_stopped: trio.Event = attrs.field(init=False, factory=trio.Event)
-    _nursery: trio.Nursery | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
         dialect = self.connector.dialect
@@ -130,6 +143,35 @@ class Call:
             record=self.tracker.record,
             clock=self.clock,
         )
+        self.client = ClientLoop(
+            receive=self.receive,
+            browser=self.browser,
+            policy=FramePolicy(self.limits.max_frame_bytes, self.limits.max_frame_rate),
+            gate=self._gate,
+            observe=self._observe_client,
+            end=self.end,
+            clock=self.clock,
+        )
+        self.upstream = UpstreamLoop(
+            session_id=self.session_id,
+            connector=self.connector,
+            browser=self.browser,
+            gate=self._gate,
+            tracker=self.tracker,
+            observe=self._observe_upstream,
+            initial_update=self.agent.initial_update,
+            end=self.end,
+            clock=self.clock,
+        )
+        self.tools = ToolRunner(self._perform)
+
+    @property
+    def frames_from_browser(self) -> int:
+        return self.client.frames
+
+    @property
+    def frames_from_upstream(self) -> int:
+        return self.upstream.frames
 
     # -- ending ------------------------------------------------------------------------------------
 
@@ -145,7 +187,7 @@ class Call:
 
     async def run(self) -> None:
         """Relay until the call ends, then close both sides and save; returns after the save."""
-        self.started_at = self.last_client_frame_at = self.clock()
+        self.started_at = self.client.last_frame_at = self.clock()
         current_session.set(self.session_id)  # every task of the call inherits it
         log.info(
             "Starting session %s for customer %s via %s",
@@ -153,16 +195,18 @@ class Call:
             self.customer_id or "anonymous",
             self.connector.description,
         )
+        supervise = self._supervise
         try:
             async with trio.open_nursery() as connection_nursery:
                 with self._scope:
                     async with trio.open_nursery() as nursery:
-                        self._nursery = nursery  # tool tasks run here too
-                        nursery.start_soon(self._supervise, self._log_on_shutdown)
-                        nursery.start_soon(self._supervise, self._client_task)
-                        nursery.start_soon(self._supervise, self._upstream_task, connection_nursery)
-                        nursery.start_soon(self._supervise, self._checkpoint_task)
-                        nursery.start_soon(self._supervise, self._watchdog_task)
+                        nursery.start_soon(supervise, self._log_on_shutdown)
+                        nursery.start_soon(supervise, self.client.run)
+                        nursery.start_soon(supervise, self.upstream.run, connection_nursery)
+                        for _ in range(TOOL_WORKERS):
+                            nursery.start_soon(supervise, self.tools.worker)
+                        nursery.start_soon(supervise, self._checkpoint_task)
+                        nursery.start_soon(supervise, self._watchdog_task)
                 connection_nursery.cancel_scope.cancel()
         finally:
             self.ended.set()
@@ -174,21 +218,53 @@ class Call:
         except UpstreamClosed as exc:
             # Whichever task notices the model going away (the reader, or a send made for the
             # browser or for a tool) ends the call with the upstream's reason.
-            if not exc.clean and task != self._upstream_task:
-                await self._defer_to_reader()
+            if not exc.clean and task != self.upstream.run:
+                await trio.sleep(READER_VERDICT_TIMEOUT)  # the reader's verdict wins
             await self._upstream_ended(exc)
         except Exception:
             log.exception("Session %s: unexpected error in %s", self.session_id, task.__name__)
             self.end(DisconnectReason.SERVER_CRASH)
 
-    async def _defer_to_reader(self) -> None:
-        """Give the upstream reader a moment to deliver the model's own close.
+    async def _upstream_ended(self, exc: UpstreamClosed) -> None:
+        """The model went away: ``upstream_closed`` for a clean close, else ``upstream_error``.
 
         A send that finds the connection broken only knows "no close frame" (1006), yet the
-        model's close frame may be sitting behind messages the reader has not handed over yet:
-        the reader's verdict (it ends the call, cancelling this wait) is the true one.
+        model's close frame may be queued behind messages the reader has not handed over yet;
+        so such a task first waits (`READER_VERDICT_TIMEOUT`) for the reader to end the call.
         """
-        await trio.sleep(READER_VERDICT_TIMEOUT)
+        if exc.clean:
+            self.end(DisconnectReason.UPSTREAM_CLOSED)
+            return
+        log.warning(
+            "Session %s: upstream connection failed (code %s %s)",
+            self.session_id,
+            exc.code,
+            exc.reason,
+        )
+        await self.browser.send_error(
+            "upstream_error",
+            f"The model connection failed (close code {exc.code}).",
+            error_type="server_error",
+        )
+        self.end(DisconnectReason.UPSTREAM_ERROR)
+
+    # -- what the loops hand to the call -------------------------------------------------------
+
+    def _observe_client(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        self.tracker.observe_client(event, self.clock())
+        self.feed.observe_client(event)
+        return self.agent.from_browser(event)
+
+    async def _observe_upstream(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        self.tracker.observe_upstream(event, self.clock())
+        self.feed.observe_upstream(event)
+        view, actions = self.agent.from_upstream(event)
+        for action in actions:
+            await self.tools.submit(action)
+        return view
+
+    async def _perform(self, action: Any) -> None:
+        await self.agent.perform(action, self._gate.send)
 
     # -- the logging-shutdown task -----------------------------------------------------------------
 
@@ -205,7 +281,7 @@ class Call:
             self.end(DisconnectReason.SERVER_SHUTDOWN)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._close_browser)
-            nursery.start_soon(self._close_upstream)
+            nursery.start_soon(self.upstream.close)
             nursery.start_soon(self._save)
         self.feed.end(self.reason.value if self.reason else "", self._saved_document_id())
         log.info(
@@ -221,25 +297,9 @@ class Call:
     async def _close_browser(self) -> None:
         if self._close is not None and not self.browser.closed:
             await self.browser.close(*self._close)
-            await self._await_browser_close()
+            await self.client.await_close()
         else:
             self.browser.mark_gone()
-
-    async def _await_browser_close(self) -> None:
-        """Read (and drop) what the browser still sends until it answers our close frame.
-
-        The closing handshake: frames the browser sent before it saw our close are still on
-        their way.  Left unread, the socket is closed with data in its buffer, the kernel
-        answers with a reset, and the browser may never read our close frame and its code
-        (a flooding browser would see 1006 instead of 1008).
-        """
-        with trio.move_on_after(CLOSE_TIMEOUT):
-            while (await self.receive())["type"] != "websocket.disconnect":
-                pass
-
-    async def _close_upstream(self) -> None:
-        if self._connected is not None:
-            await self._connected.aclose()
 
     async def _save(self) -> None:
         assert self.reason is not None
@@ -248,8 +308,7 @@ class Call:
             log.info(
                 "No messages to log for session %s - skipping conversation log", self.session_id
             )
-            self.recorder.skipped_empty += 1
-            self.outcome = "empty"
+            self.outcome = "empty"  # counted by the registry when the call leaves it
         else:
             with trio.move_on_after(self.limits.save_timeout + SPOOL_MARGIN):
                 self.outcome = await self.recorder.save(document)
@@ -277,212 +336,23 @@ class Call:
             redact_pii=self.limits.redact_pii,
         )
 
-    # -- browser -> upstream -----------------------------------------------------------------------
-
-    async def _client_task(self) -> None:
-        receive = self.receive
-        limit = self.limits.max_frame_bytes
-        rate = FrameRateLimit(self.limits.max_frame_rate)
-        while True:
-            message = await receive()
-            kind = message["type"]
-            if kind == "websocket.disconnect":
-                self.browser.mark_gone()
-                self.end(reason_for_client_close(int(message.get("code", 1006))))
-                return
-            if kind != "websocket.receive":
-                continue
-            self.last_client_frame_at = now = self.clock()
-            self.frames_from_browser += 1
-            if not rate.allow(now):
-                await self._reject_flood()
-                return
-            text = message.get("text")
-            if text is None:
-                await self._reject_binary(message.get("bytes") or b"", limit)
-                continue
-            if utf8_length_exceeds(text, limit):
-                await self._reject_oversized(limit)
-                return
-            if not is_plain_audio_append(text):
-                forward = await self._inspect_client_event(text)
-                if forward is None:
-                    continue
-                text = forward
-            upstream = self._upstream
-            if upstream is None:
-                await self._queue_until_connected(text)
-            else:
-                await upstream.send(text)
-
-    async def _inspect_client_event(self, text: str) -> str | None:
-        """The careful path for control events: parse, observe, filter; the text to forward."""
-        try:
-            event = json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            # RecursionError: nesting deeper than the parser's stack (a JSON bomb).
-            reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
-            await self.browser.send_error(
-                "invalid_json", f"The frame is not valid JSON: {reason}. It was not forwarded."
-            )
-            return None
-        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-            await self.browser.send_error(
-                "invalid_event",
-                "A client event must be a JSON object with a string 'type'. It was not forwarded.",
-                event_id=event.get("event_id") if isinstance(event, dict) else None,
-            )
-            return None
-        self.tracker.observe_client(event, self.clock())
-        self.feed.observe_client(event)
-        forward = self.agent.from_browser(event)
-        if forward is None:
-            return None
-        return text if forward is event else json.dumps(forward)
-
-    async def _reject_binary(self, data: bytes, limit: int) -> None:
-        if len(data) > limit:
-            await self._reject_oversized(limit)
-            return
-        await self.browser.send_error(
-            "binary_not_supported",
-            "Binary frames are not part of the Realtime protocol; send JSON text events. "
-            "The frame was not forwarded.",
-        )
-
-    async def _reject_oversized(self, limit: int) -> None:
-        await self.browser.send_error(
-            "frame_too_large",
-            f"A frame larger than MAX_FRAME_BYTES ({limit} bytes) ends the call.",
-        )
-        self.end(DisconnectReason.PROTOCOL_ERROR, (1009, "frame too large"))
-
-    async def _reject_flood(self) -> None:
-        rate = self.limits.max_frame_rate
-        log.warning(
-            "Session %s: more than %g frames a second; ending the call", self.session_id, rate
-        )
-        await self.browser.send_error(
-            "rate_limit_exceeded",
-            f"More than MAX_FRAME_RATE ({rate:g}) frames a second ends the call.",
-        )
-        self.end(DisconnectReason.PROTOCOL_ERROR, (1008, "too many frames"))
-
-    async def _queue_until_connected(self, text: str) -> None:
-        if len(self._pending) >= MAX_PENDING_FRAMES:
-            await self._upstream_ready.wait()
-            assert self._upstream is not None
-            await self._upstream.send(text)
-        else:
-            self._pending.append(text)
-
-    # -- upstream -> browser -----------------------------------------------------------------------
-
-    async def _upstream_task(self, connection_nursery: trio.Nursery) -> None:
-        try:
-            upstream = await self.connector.connect(connection_nursery)
-        except UpstreamUnavailable as exc:
-            log.warning("Session %s: upstream unavailable: %s", self.session_id, exc)
-            await self.browser.send_error(
-                "upstream_unavailable",
-                f"The model is unavailable: {exc}",
-                error_type="server_error",
-            )
-            self.end(DisconnectReason.UPSTREAM_UNAVAILABLE)
-            return
-        try:
-            await self._flush_pending(upstream)
-            await self._relay_upstream(upstream)
-        except UpstreamClosed as exc:
-            await self._upstream_ended(exc)
-
-    async def _flush_pending(self, upstream: Upstream) -> None:
-        self._connected = upstream
-        # The relay configures the session before anything from the browser reaches the model.
-        await upstream.send(self.agent.initial_update())
-        pending = self._pending
-        while pending:
-            await upstream.send(pending.popleft())
-        # No checkpoint between the emptiness test above and this hand-over, so the client task
-        # cannot queue a frame that would then be sent out of order.
-        self._upstream = upstream
-        self._upstream_ready.set()
-
-    async def _relay_upstream(self, upstream: Upstream) -> None:
-        browser = self.browser
-        tracker = self.tracker
-        clock = self.clock
-        while True:
-            text = await upstream.receive()
-            self.frames_from_upstream += 1
-            if isinstance(text, bytes):
-                await browser.send_bytes(text)
-                continue
-            facts = audio_delta_facts(text)
-            if facts is not None:
-                tracker.observe_audio_delta(facts[0], facts[1], clock())
-            else:
-                view = self._observe_upstream(text, upstream)
-                if view is None:
-                    continue
-                text = view
-            await browser.send_text(text)
-
-    def _spawn(self, task: Callable[..., Awaitable[None]], *args: Any) -> None:
-        """Start work done on the model's behalf (tools, sends) as a supervised call task."""
-        assert self._nursery is not None
-        self._nursery.start_soon(self._supervise, task, *args)
-
-    def _observe_upstream(self, text: str, upstream: Upstream) -> str | None:
-        """The careful path for control events; the text the browser gets, or None."""
-        try:
-            event = json.loads(text)
-        except (ValueError, RecursionError):
-            log.warning("Session %s: upstream sent a frame that is not JSON", self.session_id)
-            return text
-        if not isinstance(event, dict):
-            return text
-        self.tracker.observe_upstream(event, self.clock())
-        self.feed.observe_upstream(event)
-        view = self.agent.from_upstream(event, self._spawn, upstream.send)
-        if view is None:
-            return None
-        return text if view is event else json.dumps(view)
-
-    async def _upstream_ended(self, exc: UpstreamClosed) -> None:
-        if exc.clean:
-            self.end(DisconnectReason.UPSTREAM_CLOSED)
-            return
-        log.warning(
-            "Session %s: upstream connection failed (code %s %s)",
-            self.session_id,
-            exc.code,
-            exc.reason,
-        )
-        await self.browser.send_error(
-            "upstream_error",
-            f"The model connection failed (close code {exc.code}).",
-            error_type="server_error",
-        )
-        self.end(DisconnectReason.UPSTREAM_ERROR)
-
     # -- limits and checkpoints --------------------------------------------------------------------
 
     async def _watchdog_task(self) -> None:
         """End the call when the browser is silent too long or the call runs too long.
 
         A frozen browser (no FIN, no frames) is only noticed this way: hypercorn's pings never
-        time out.  The hot path only stamps ``last_client_frame_at``; this task does the rest.
+        time out.  The hot path only stamps ``client.last_frame_at``; this task does the rest.
         """
         max_end = self.started_at + self.limits.max_duration
+        idle = self.limits.idle_timeout
         while True:
-            idle_end = self.last_client_frame_at + self.limits.idle_timeout
-            await trio.sleep_until(min(idle_end, max_end))
+            await trio.sleep_until(min(self.client.last_frame_at + idle, max_end))
             now = self.clock()
             if now >= max_end:
                 self.end(DisconnectReason.MAX_DURATION)
                 return
-            if now >= self.last_client_frame_at + self.limits.idle_timeout:
+            if now >= self.client.last_frame_at + idle:
                 self.end(DisconnectReason.IDLE_TIMEOUT)
                 return
 

@@ -102,7 +102,7 @@ class RelayCollector(Collector):
             (
                 "relay_conversations_skipped_empty",
                 "Calls with no messages (no document)",
-                recorder.skipped_empty,
+                registry.calls_without_messages + recorder.skipped_empty,
             ),
         ):
             yield CounterMetricFamily(name, help_text, value=value)

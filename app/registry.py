@@ -38,6 +38,8 @@ class CallRegistry:
     # Frames relayed by calls that have ended (summed at each call's end, not per frame).
     frames_from_browser: int = 0
     frames_from_upstream: int = 0
+    #: Calls that ended with nothing said, so wrote no document.
+    calls_without_messages: int = 0
     _live: dict[str, Call] = attrs.field(factory=dict)
     _per_customer: Counter[str] = attrs.field(factory=Counter)
     _all_ended: trio.Event = attrs.field(factory=trio.Event)
@@ -93,6 +95,8 @@ class CallRegistry:
                     del self._per_customer[customer]
             self.frames_from_browser += call.frames_from_browser
             self.frames_from_upstream += call.frames_from_upstream
+            if call.outcome == "empty":
+                self.calls_without_messages += 1
             if not self._live:
                 self._all_ended.set()
 

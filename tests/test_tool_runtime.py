@@ -23,6 +23,7 @@ from app.browser import BrowserSocket
 from app.call import Call, CallLimits
 from app.dialect import Dialect
 from app.session_config import SessionSettings
+from app.tool_runner import TOOL_QUEUE, TOOL_WORKERS
 from app.tools import Tool, ToolRegistry
 from app.upstream import UpstreamClosed
 
@@ -69,7 +70,6 @@ def catalog() -> AgentCatalog:
 @attrs.define
 class FakeRecorder:
     documents: list[dict[str, Any]] = attrs.field(factory=list)
-    skipped_empty: int = 0
 
     async def save(self, doc: dict[str, Any]) -> str:
         self.documents.append(doc)
@@ -170,7 +170,7 @@ async def scripted_call() -> AsyncIterator[Harness]:
         receive=receive.receive,
         browser=BrowserSocket(send.send),
         connector=ScriptedConnector(upstream),
-        recorder=recorder,  # type: ignore[arg-type]
+        recorder=recorder,
         limits=CallLimits(
             idle_timeout=3600,
             max_duration=7200,
@@ -338,3 +338,36 @@ async def test_a_transfer_to_an_unknown_agent_is_refused_and_not_recorded(
         assert h.call.agent.agent.name == "root"
     [doc] = h.recorder.documents
     assert doc["metadata"]["agents_used"] == ["root"]
+
+
+async def test_function_calls_run_on_a_fixed_set_of_workers(autojump_clock: trio.abc.Clock) -> None:
+    """Ten 5-second tools: four at a time (TOOL_WORKERS), so their answers come in waves."""
+    async with scripted_call() as h:
+        start = trio.current_time()
+        calls = [(f"c{n}", "slow_tool", "{}") for n in range(10)]
+        await response(h.model, "r1", *calls)
+        answered_at = []
+        for _ in range(10):
+            output = await h.model.received()
+            assert output["type"] == "conversation.item.create"
+            answered_at.append(round(trio.current_time() - start))
+        assert answered_at == [5] * TOOL_WORKERS + [10] * TOOL_WORKERS + [15] * 2
+        assert await h.model.received() == {"type": "response.create"}
+
+
+async def test_a_flood_of_function_calls_waits_for_room_instead_of_growing_without_bound(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """More calls than workers and queue hold: the reader waits (backpressure), nothing is lost."""
+    flood = TOOL_WORKERS + TOOL_QUEUE + 4
+    async with scripted_call() as h:
+        start = trio.current_time()
+        calls = [(f"c{n}", "slow_tool", "{}") for n in range(flood)]
+        await response(h.model, "r1", *calls)
+        await h.model.to_relay.send(AUDIO_DELTA)
+        while (await h.browser_receives())["type"] != "response.output_audio.delta":
+            pass
+        # The delta came after the flood: the reader could only read it once a worker was free.
+        assert trio.current_time() - start >= 5.0
+        outputs = {(await h.model.received())["item"]["call_id"] for _ in range(flood)}
+        assert outputs == {f"c{n}" for n in range(flood)}

@@ -49,9 +49,9 @@ BACKOFF_JITTER = 0.1
 class DurableRecorder:
     """Saves documents to ``store``, falling back to ``spool``; retries the spool in the background.
 
-    The counters are plain numbers for ``/metrics`` and the dashboard.  ``skipped_empty`` is
-    incremented by the relay (a call with no messages writes no document) and by
-    :meth:`recover` for empty checkpoints.
+    The counters are plain numbers for ``/metrics`` and the dashboard.  ``skipped_empty``
+    counts checkpoints :meth:`recover` found without messages (a live call with no messages
+    is counted by the call registry).
     """
 
     store: ConversationStore
