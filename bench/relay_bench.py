@@ -70,6 +70,7 @@ def start_target(
 ) -> subprocess.Popen[str]:
     """Start ``baseline`` or ``relay-wN`` on a fresh port; returns once it listens."""
     port = free_port()
+    cwd = ROOT
     upstream = f"ws://127.0.0.1:{echo_port}/v1/realtime?model=bench"
     if target == "baseline":
         argv = [sys.executable, str(BENCH / "baseline_relay.py"), "--upstream", upstream]
@@ -77,6 +78,7 @@ def start_target(
         env = dict(os.environ)
     else:
         argv = [sys.executable, "-m", "app"]
+        cwd = Path(args.reference) if target == "reference" else ROOT
         env = {
             **os.environ,
             "PORT": str(port),
@@ -85,10 +87,10 @@ def start_target(
             "REALTIME_UPSTREAM_URL": upstream,
             "WS_COMPRESSION": "true" if args.compression else "false",
             "MAX_CALLS": "2000",
-            "WORKERS": target.removeprefix("relay-w"),
+            "WORKERS": target.removeprefix("relay-w") if target != "reference" else "1",
         }
     process = subprocess.Popen(
-        pinned(args.relay_cpus, argv), cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+        pinned(args.relay_cpus, argv), cwd=cwd, env=env, stdout=subprocess.PIPE, text=True
     )
     assert process.stdout is not None
     deadline = time.monotonic() + START_TIMEOUT
@@ -196,6 +198,11 @@ def main() -> int:
     parser.add_argument("--workers", default="1", help="WORKERS values for the relay, e.g. 1,2")
     parser.add_argument("--relay-cpus", default="0", help="taskset CPU list for the relays")
     parser.add_argument("--no-baseline", action="store_true", help="skip the aiohttp baseline")
+    parser.add_argument(
+        "--reference",
+        metavar="DIR",
+        help="also run the relay found in DIR (e.g. an older commit: git archive | tar -x)",
+    )
     parser.add_argument("--no-burst", action="store_true", help="audio only, no event bursts")
     parser.add_argument("--syscalls", action="store_true", help="strace -c step per relay")
     parser.add_argument("--syscall-calls", type=int, default=20)
@@ -208,6 +215,8 @@ def main() -> int:
     args = parser.parse_args()
     steps = [int(n) for n in args.calls.split(",")]
     targets = [f"relay-w{int(n)}" for n in args.workers.split(",")]
+    if args.reference:
+        targets.insert(0, "reference")
     if not args.no_baseline:
         targets.insert(0, "baseline")
     ensure_node_deps()

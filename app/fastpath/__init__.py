@@ -1,0 +1,1 @@
+"""Narrow adaptations of the network stack for the per-frame hot path (see docs/upstream/)."""
