@@ -32,7 +32,7 @@ from hypercorn.protocol.ws_stream import ASGIWebsocketState, FrameTooLargeError,
 from wsproto.events import CloseConnection, Message, Ping
 from wsproto.frame_protocol import CloseReason
 
-from app.fastpath import hypercorn_server
+from app import fastpath
 
 ADAPTED_HYPERCORN_VERSION = "0.18.0"
 NO_CLOSE_FRAME = 1006
@@ -100,8 +100,8 @@ def _reported_code(code: int) -> int:
 
 
 def install() -> None:
-    """Make hypercorn build `RelayWSStream` for every websocket and serve each connection with
-    `app.fastpath.hypercorn_server.RelayTCPServer` (the per-frame fast path).  Idempotent."""
+    """Make hypercorn build `RelayWSStream` for every websocket, and install the per-frame
+    fast path (`app.fastpath`).  Idempotent."""
     setattr(hypercorn.protocol.h11, "WSStream", RelayWSStream)  # noqa: B010
     setattr(hypercorn.protocol.h2, "WSStream", RelayWSStream)  # noqa: B010
-    hypercorn_server.install()
+    fastpath.install()

@@ -7,7 +7,7 @@ The relay under test (``python -m app`` with WORKERS=N) runs pinned to CPU 0.  A
 pinned to CPU 1 (bench/loadgen.mjs) plays N browsers — each sends a 20 ms PCM16 frame every 20 ms
 — and the model, which answers every frame with one audio delta and sends each call a burst of
 transcript and tool events every 2 s.  In every run the baseline relay (bench/baseline_relay.py,
-aiohttp, the style of Azure's RTMiddleTier) goes through the same steps minutes apart, so each
+aiohttp, the style of Azure's RTMiddleTier) takes turns with it at every step, so each
 figure comes with its ratio to a peer measured under the same load from the neighbours.
 
 Per step it prints the round trip (browser send -> delta back) p50/p99, frames lost, the relay's
@@ -157,27 +157,42 @@ class LoadGenerator:
         self.process.wait(timeout=10)
 
 
-def run_target(
-    target: str, run: int, loadgen: LoadGenerator, args: argparse.Namespace, steps: list[int]
+def run_once(
+    targets: list[str], run: int, loadgen: LoadGenerator, args: argparse.Namespace, steps: list[int]
 ) -> list[Step]:
+    """One run: every target up at once (idle ones cost nothing), each step on each in turn.
+
+    Targets take turns at every step, seconds apart, in an order rotated from run to run, so
+    the neighbours' load on the machine weighs on each about equally.
+    """
     results: list[Step] = []
+    order = targets[run % len(targets) :] + targets[: run % len(targets)]
     with tempfile.TemporaryDirectory() as data_dir:
-        process = start_target(target, loadgen.echo_port, data_dir, args)
+        processes: dict[str, subprocess.Popen[str]] = {}
         try:
-            pids = descendants(process.pid)
+            for target in order:
+                target_dir = Path(data_dir) / target
+                target_dir.mkdir()
+                processes[target] = start_target(target, loadgen.echo_port, str(target_dir), args)
             for calls in steps:
-                raw = loadgen.step(process.port, calls, args, pids, args.seconds)  # type: ignore[attr-defined]
-                step = Step.from_raw(target, run, calls, raw, P99_LIMIT_MS)
-                results.append(step)
-                print(step_line(step), flush=True)
+                for target in order:
+                    process = processes[target]
+                    pids = descendants(process.pid)
+                    port = process.port  # type: ignore[attr-defined]
+                    raw = loadgen.step(port, calls, args, pids, args.seconds)
+                    step = Step.from_raw(target, run, calls, raw, P99_LIMIT_MS)
+                    results.append(step)
+                    print(step_line(step), flush=True)
         finally:
-            stop(process)
+            for process in processes.values():
+                stop(process)
     return results
 
 
 def syscalls_per_echo(
     target: str, loadgen: LoadGenerator, args: argparse.Namespace
-) -> float | None:
+) -> dict[str, float]:
+    """System calls per echo: ``total`` and each call's name."""
     with tempfile.TemporaryDirectory() as data_dir:
         process = start_target(target, loadgen.echo_port, data_dir, args)
         try:
@@ -185,7 +200,10 @@ def syscalls_per_echo(
             with count_syscalls(pids) as counted:
                 raw = loadgen.step(process.port, args.syscall_calls, args, pids, 5.0)  # type: ignore[attr-defined]
             echoes = raw["received"]
-            return counted.total / echoes if counted.total and echoes else None
+            if not counted.total or not echoes:
+                return {}
+            per_echo = {name: n / echoes for name, n in counted.by_name.items()}
+            return {"total": counted.total / echoes, **per_echo}
         finally:
             stop(process)
 
@@ -226,12 +244,11 @@ def main() -> int:
     )
     loadgen = LoadGenerator()
     results: list[Step] = []
-    syscalls: dict[str, float | None] = {}
+    syscalls: dict[str, dict[str, float]] = {}
     try:
         print_step_header()
         for run in range(1, args.runs + 1):
-            for target in targets:
-                results.extend(run_target(target, run, loadgen, args, steps))
+            results.extend(run_once(targets, run, loadgen, args, steps))
         if args.syscalls:
             for target in targets:
                 syscalls[target] = syscalls_per_echo(target, loadgen, args)

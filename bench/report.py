@@ -85,7 +85,7 @@ def capacity(steps: Iterable[Step]) -> int:
 
 
 def print_summary(
-    results: list[Step], targets: list[str], syscalls: dict[str, float | None]
+    results: list[Step], targets: list[str], syscalls: dict[str, dict[str, float]]
 ) -> None:
     runs = sorted({s.run for s in results})
     calls = sorted({s.calls for s in results})
@@ -149,9 +149,11 @@ def _ratios(pairs: list[tuple[float | None, float | None]]) -> list[float | None
     return ratios
 
 
-def _print_syscalls(syscalls: dict[str, float | None]) -> None:
+def _print_syscalls(syscalls: dict[str, dict[str, float]]) -> None:
     if not syscalls:
         return
-    print("\nSystem calls per echo (strace -c -f, one short step each):")
+    print("\nSystem calls per echo (strace -c -f, one short step each; the five most frequent):")
     for target, per_echo in syscalls.items():
-        print(f"  {target:<10} {_fmt(per_echo, 1)}")
+        top = sorted(((n, name) for name, n in per_echo.items() if name != "total"), reverse=True)
+        detail = ", ".join(f"{name} {n:.2f}" for n, name in top[:5])
+        print(f"  {target:<10} {_fmt(per_echo.get('total'), 1):>6}  ({detail})")

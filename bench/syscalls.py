@@ -23,6 +23,7 @@ ATTACH_GRACE = 1.0
 @attrs.define
 class Counted:
     total: int | None = None  # None: strace unavailable or its summary unreadable
+    by_name: dict[str, int] = attrs.field(factory=dict)
 
 
 @contextmanager
@@ -43,7 +44,9 @@ def count_syscalls(pids: list[int]) -> Iterator[Counted]:
         finally:
             tracer.send_signal(signal.SIGINT)
             tracer.wait(timeout=30)
-        counted.total = _total(out.read_text() if out.exists() else "")
+        summary = out.read_text() if out.exists() else ""
+        counted.total = _total(summary)
+        counted.by_name = _by_name(summary)
 
 
 def _total(summary: str) -> int | None:
@@ -56,3 +59,20 @@ def _total(summary: str) -> int | None:
             tokens = line[:calls_end].split()
             return int(tokens[-1]) if tokens and tokens[-1].isdigit() else None
     return None
+
+
+def _by_name(summary: str) -> dict[str, int]:
+    """Calls per system call name, from the summary's table rows."""
+    counts: dict[str, int] = {}
+    calls_end = None
+    for line in summary.splitlines():
+        if "usecs/call" in line and "calls" in line:
+            calls_end = line.index("calls", line.index("usecs/call") + 10) + len("calls")
+            continue
+        fields = line.split()
+        if calls_end is None or not fields or fields[-1] == "total" or line.startswith("-"):
+            continue
+        tokens = line[:calls_end].split()
+        if tokens and tokens[-1].isdigit():
+            counts[fields[-1]] = int(tokens[-1])
+    return counts

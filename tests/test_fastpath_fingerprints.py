@@ -20,11 +20,17 @@ import trio_websocket
 from hypercorn.trio.tcp_server import TCPServer
 from trio._highlevel_socket import SocketStream
 from trio._socket import _SocketType
+from wsproto.frame_protocol import FrameProtocol, MessageDecoder
 
 from app import hypercorn_adapter
-from app.fastpath import hypercorn_server
+from app.fastpath import hypercorn_server, wsproto_decoder
 
-ADAPTED_VERSIONS = {"trio": "0.35.0", "trio-websocket": "0.12.2", "hypercorn": "0.18.0"}
+ADAPTED_VERSIONS = {
+    "trio": "0.35.0",
+    "trio-websocket": "0.12.2",
+    "hypercorn": "0.18.0",
+    "wsproto": "1.3.2",
+}
 
 FINGERPRINTS: dict[tuple[Any, str], str] = {
     # ReadinessSocketStream replaces these two and reads _SocketType's _sock.
@@ -55,6 +61,13 @@ FINGERPRINTS: dict[tuple[Any, str], str] = {
     (trio_websocket, "wrap_client_stream"): (
         "e83f031906abdf2265afdfb4cccf75b928aed81193504d8f6da886d5328efdd5"
     ),
+    # RelayMessageDecoder, and where FrameProtocol builds its decoder.
+    (MessageDecoder, "process_frame"): (
+        "665670eb3302d629355ff49083e2318ed5c544cfd7905bf5298c9a82aebd9f03"
+    ),
+    (FrameProtocol, "__init__"): (
+        "037e847db237d08160293b3cc76833d97cb063a2a4e29f4425906f78ab9f4f84"
+    ),
 }
 
 
@@ -77,6 +90,8 @@ async def test_trio_sockets_still_wrap_a_stdlib_socket_as_sock() -> None:
         assert isinstance(sock._sock, socket.socket)  # type: ignore[attr-defined]
 
 
-def test_install_makes_hypercorn_serve_with_the_fast_server() -> None:
+def test_install_puts_the_adapters_in_place() -> None:
     hypercorn_adapter.install()
     assert hypercorn.trio.run.TCPServer is hypercorn_server.RelayTCPServer
+    built = FrameProtocol(client=False, extensions=[])
+    assert isinstance(built._message_decoder, wsproto_decoder.RelayMessageDecoder)
