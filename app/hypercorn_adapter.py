@@ -33,6 +33,7 @@ from wsproto.events import CloseConnection, Message, Ping
 from wsproto.frame_protocol import CloseReason
 
 from app import fastpath
+from app.fastpath import handoff
 
 ADAPTED_HYPERCORN_VERSION = "0.18.0"
 NO_CLOSE_FRAME = 1006
@@ -81,7 +82,8 @@ class RelayWSStream(WSStream):
                     )
                     break
                 if event.message_finished:
-                    await app_put(self.buffer.to_message())
+                    # A put without the channel's extra yield (app.fastpath.handoff).
+                    await handoff.put(app_put, self.buffer.to_message())
                     self.buffer.clear()
             elif isinstance(event, Ping):
                 await self._send_wsproto_event(event.response())

@@ -22,6 +22,7 @@ import trio_websocket
 from hypercorn.config import Config
 from hypercorn.events import Closed, RawData
 
+from app.fastpath import handoff
 from app.fastpath.hypercorn_server import RelayTCPServer
 from app.fastpath.socket_stream import ReadinessSocketStream
 from app.fastpath.websocket_client import RelayWebSocketConnection, wrap_client_stream
@@ -222,5 +223,63 @@ async def test_websocket_client_delivers_large_and_small_messages_in_order() -> 
                     senders.start_soon(ws.send_message, "small")
                 assert await ws.get_message() == large
                 assert await ws.get_message() == "small"
+                await ws.aclose()
+            nursery.cancel_scope.cancel()
+
+
+async def test_handoff_put_queues_without_waiting_and_waits_when_full() -> None:
+    send, receive = trio.open_memory_channel[int](1)
+    async with send, receive:
+        await handoff.put(send.send, 1)  # room: queued at once
+        with trio.fail_after(IO_TIMEOUT):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(handoff.put, send.send, 2)
+                await trio.testing.wait_all_tasks_blocked()
+                assert send.statistics().tasks_waiting_send == 1  # full: it waits
+                assert [await receive.receive(), await receive.receive()] == [1, 2]
+
+
+async def test_handoff_put_to_a_closed_channel_raises_as_send_does() -> None:
+    send, receive = trio.open_memory_channel[int](1)
+    await receive.aclose()
+    with pytest.raises(trio.BrokenResourceError):
+        await handoff.put(send.send, 1)
+    await send.aclose()
+    with pytest.raises(trio.ClosedResourceError):
+        await handoff.put(send.send, 1)
+
+
+async def test_websocket_client_queue_stays_bounded() -> None:
+    """A reader that stops reading holds back the model: the queue never exceeds its size."""
+    sent = trio.Event()
+
+    async def burst(request: trio_websocket.WebSocketRequest) -> None:
+        ws = await request.accept()
+        for i in range(50):
+            await ws.send_message(f"message {i}")
+        sent.set()
+        await ws.get_message()  # until the client closes
+
+    with trio.fail_after(IO_TIMEOUT * 3):
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(
+                trio_websocket.serve_websocket, burst, "127.0.0.1", 0, None
+            )
+            stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+            async with stream:
+                ws = await wrap_client_stream(
+                    nursery,
+                    ReadinessSocketStream.wrap(stream),
+                    f"127.0.0.1:{server.port}",
+                    "/",
+                    message_queue_size=2,
+                    max_message_size=1024,
+                    receive_buffer_size=65536,
+                )
+                await sent.wait()  # all 50 are on their way (they fit the socket buffers)
+                await trio.testing.wait_all_tasks_blocked()
+                assert ws._send_channel.statistics().current_buffer_used == 2
+                received = [await ws.get_message() for _ in range(50)]
+                assert received == [f"message {i}" for i in range(50)]
                 await ws.aclose()
             nursery.cancel_scope.cancel()

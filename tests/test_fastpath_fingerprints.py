@@ -42,6 +42,10 @@ FINGERPRINTS: dict[tuple[Any, str], str] = {
     (_SocketType, "_nonblocking_helper"): (
         "9e896e3fb79e414017a1ade9972c4825d17bbdcf42656fe8c526fac2392da257"
     ),
+    # app.fastpath.handoff: send is checkpoint_if_cancelled + send_nowait + a yield.
+    (trio.MemorySendChannel, "send"): (
+        "5d148d2d9afef24a4c09b989e0035f82bb51213564c743407c42b6933274c1b2"
+    ),
     # RelayTCPServer.
     (TCPServer, "__init__"): "4c1d42457bc197b22f41b54b7dd6a79e195cdc037f9cc55f50e3e4332ebf6988",
     (TCPServer, "protocol_send"): (
@@ -54,6 +58,9 @@ FINGERPRINTS: dict[tuple[Any, str], str] = {
     # RelayWebSocketConnection and our wrap_client_stream.
     (trio_websocket.WebSocketConnection, "_send"): (
         "2c6048dd9c0d1f1fb38fa9b81ceb81f619ad81408717eb0da45c15cffc4c3a00"
+    ),
+    (trio_websocket.WebSocketConnection, "_handle_message_event"): (
+        "dac74dc105d7a42ebb34c7a21b0c16c4baa09554a09edd1fcf131c414b0a64f3"
     ),
     (trio_websocket.WebSocketConnection, "__init__"): (
         "29c06a80f96dc90a33966411d7ab9cffb14dbbc31498f1243e35aa20488c0b7d"

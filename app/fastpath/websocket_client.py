@@ -9,6 +9,9 @@ the frame to the kernel through `ReadinessSocketStream.send_now` and yields once
 does not take the whole frame, the rest is sent under the lock as before.  A contended lock, or
 any other stream (TLS), takes trio-websocket's own path.
 
+Its reader also hands each whole message to the call without the channel's extra yield
+(`app.fastpath.handoff`).
+
 `wrap_client_stream` is trio-websocket's function of that name building this class instead.
 Pinned with trio-websocket (pyproject.toml); ``tests/test_fastpath_fingerprints.py`` fails if
 the replaced code changes.
@@ -16,16 +19,32 @@ the replaced code changes.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 import trio
 import trio_websocket
 from wsproto import ConnectionType, WSConnection
 
+from app.fastpath import handoff
 from app.fastpath.socket_stream import ReadinessSocketStream
 
 
 class RelayWebSocketConnection(trio_websocket.WebSocketConnection):
+    async def _handle_message_event(self, event: Any) -> None:
+        # A message that arrived whole and within the size limit is queued for the call with
+        # `handoff.put` (no extra yield); everything else is trio-websocket's own path.
+        if (
+            not event.message_finished
+            or self._message_parts
+            or len(event.data) > self._max_message_size
+        ):
+            await super()._handle_message_event(event)
+            return
+        # As trio-websocket: if the call closed its side there is nothing to clean up here.
+        with suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+            await handoff.put(self._send_channel.send, event.data)
+
     async def _send(self, event: Any) -> None:
         stream = self._stream
         lock: trio.StrictFIFOLock = self._stream_lock
