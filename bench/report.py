@@ -116,27 +116,36 @@ def print_summary(
     for target in targets:
         per_run = [capacity(pick(target, run=r)) for r in runs]
         print(f"  {target:<10} {_range(per_run)} calls  (runs: {per_run})")
-    if "baseline" not in targets:
-        _print_syscalls(syscalls)
-        return
-    print("\nRatios to the baseline in the same run (range over runs):")
+    for peer in ("baseline", "reference"):
+        if peer in targets:
+            _print_ratios(pick, runs, calls, [t for t in targets if t != peer], peer)
+    _print_syscalls(syscalls)
+
+
+def _print_ratios(
+    pick: Callable[..., list[Step]],
+    runs: list[int],
+    calls: list[int],
+    targets: list[str],
+    peer: str,
+) -> None:
+    print(f"\nRatios to the {peer} in the same run (range over runs):")
     for target in targets:
         if target == "baseline":
             continue
         ratios = _ratios(
-            [(capacity(pick(target, run=r)), capacity(pick("baseline", run=r))) for r in runs],
+            [(capacity(pick(target, run=r)), capacity(pick(peer, run=r))) for r in runs],
         )
         print(f"  {target:<10} capacity x{_range(ratios, 2)}")
         for n in calls:
-            cost = _ratios([_cost_pair(pick, target, r, n) for r in runs])
-            print(f"  {target:<10} CPU per echo at {n:>4} calls: x{_range(cost, 2)} the baseline's")
-    _print_syscalls(syscalls)
+            cost = _ratios([_cost_pair(pick, target, peer, r, n) for r in runs])
+            print(f"  {target:<10} CPU per echo at {n:>4} calls: x{_range(cost, 2)} the {peer}'s")
 
 
 def _cost_pair(
-    pick: Callable[..., list[Step]], target: str, run: int, calls: int
+    pick: Callable[..., list[Step]], target: str, peer: str, run: int, calls: int
 ) -> tuple[float | None, float | None]:
-    mine, theirs = pick(target, run=run, calls=calls), pick("baseline", run=run, calls=calls)
+    mine, theirs = pick(target, run=run, calls=calls), pick(peer, run=run, calls=calls)
     if not mine or not theirs:
         return None, None
     return mine[0].cpu_ms_per_1000, theirs[0].cpu_ms_per_1000
