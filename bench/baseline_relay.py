@@ -17,13 +17,13 @@ import argparse
 import asyncio
 import json
 import sys
+from contextlib import suppress
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 UPSTREAM = web.AppKey("upstream", str)
-SESSION = web.AppKey("session", aiohttp.ClientSession)
 
 
 def _process_to_server(data: str) -> str | None:
@@ -47,7 +47,12 @@ async def realtime(request: web.Request) -> web.WebSocketResponse:
     # Declines permessage-deflate, as the relay does by default (WS_COMPRESSION=false).
     browser = web.WebSocketResponse(compress=False)
     await browser.prepare(request)
-    async with request.app[SESSION].ws_connect(request.app[UPSTREAM]) as model:
+    # As RTMiddleTier: a client session per call (a shared one would cap calls at its
+    # connector's limit of 100 connections).
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(request.app[UPSTREAM]) as model,
+    ):
 
         async def from_browser() -> None:
             async for message in browser:
@@ -65,7 +70,9 @@ async def realtime(request: web.Request) -> web.WebSocketResponse:
                         await browser.send_str(forward)
             await browser.close()
 
-        await asyncio.gather(from_browser(), from_model())
+        # One side going away while the other was sending ends the call, quietly.
+        with suppress(aiohttp.ClientConnectionResetError):
+            await asyncio.gather(from_browser(), from_model())
     return browser
 
 
@@ -73,16 +80,14 @@ async def serve(upstream: str, port: int) -> None:
     app = web.Application()
     app[UPSTREAM] = upstream
     app.router.add_get("/api/realtime", realtime)
-    async with aiohttp.ClientSession() as session:
-        app[SESSION] = session
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        print(f"relay listening on http://127.0.0.1:{port}", flush=True)
-        try:
-            await asyncio.Event().wait()  # until the benchmark terminates this process
-        finally:
-            await runner.cleanup()
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    print(f"relay listening on http://127.0.0.1:{port}", flush=True)
+    try:
+        await asyncio.Event().wait()  # until the benchmark terminates this process
+    finally:
+        await runner.cleanup()
 
 
 def main() -> int:
