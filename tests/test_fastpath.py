@@ -28,8 +28,9 @@ from app.fastpath.socket_stream import ReadinessSocketStream
 from app.fastpath.websocket_client import RelayWebSocketConnection, wrap_client_stream
 
 IO_TIMEOUT = 10.0
-# Far more than a loopback socket's send buffer: the kernel takes it in parts.
-LARGE = 8 * 1024 * 1024
+# Far more than a loopback connection's send and receive buffers together (tcp_wmem and
+# tcp_rmem allow 4 + 6 MiB at most by default): the kernel takes it in parts and the sender waits.
+LARGE = 32 * 1024 * 1024
 
 
 @asynccontextmanager
@@ -191,7 +192,7 @@ async def test_tcp_server_reports_a_closed_stream_to_the_protocol() -> None:
 
 
 async def test_websocket_client_delivers_large_and_small_messages_in_order() -> None:
-    large = os.urandom(LARGE // 4).hex()  # 4 MiB of text
+    large = os.urandom(2 * 1024 * 1024).hex()  # 4 MiB of text
 
     async def echo(request: trio_websocket.WebSocketRequest) -> None:
         ws = await request.accept()
