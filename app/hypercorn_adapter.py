@@ -32,6 +32,9 @@ from hypercorn.protocol.ws_stream import ASGIWebsocketState, FrameTooLargeError,
 from wsproto.events import CloseConnection, Message, Ping
 from wsproto.frame_protocol import CloseReason
 
+from app import fastpath
+from app.fastpath import handoff
+
 ADAPTED_HYPERCORN_VERSION = "0.18.0"
 NO_CLOSE_FRAME = 1006
 MESSAGE_TOO_BIG = 1009
@@ -79,7 +82,8 @@ class RelayWSStream(WSStream):
                     )
                     break
                 if event.message_finished:
-                    await app_put(self.buffer.to_message())
+                    # A put without the channel's extra yield (app.fastpath.handoff).
+                    await handoff.put(app_put, self.buffer.to_message())
                     self.buffer.clear()
             elif isinstance(event, Ping):
                 await self._send_wsproto_event(event.response())
@@ -98,6 +102,8 @@ def _reported_code(code: int) -> int:
 
 
 def install() -> None:
-    """Make hypercorn build `RelayWSStream` for every websocket.  Idempotent."""
+    """Make hypercorn build `RelayWSStream` for every websocket, and install the per-frame
+    fast path (`app.fastpath`).  Idempotent."""
     setattr(hypercorn.protocol.h11, "WSStream", RelayWSStream)  # noqa: B010
     setattr(hypercorn.protocol.h2, "WSStream", RelayWSStream)  # noqa: B010
+    fastpath.install()

@@ -29,6 +29,8 @@ import trio
 import trio_websocket
 
 from app.dialect import Dialect
+from app.fastpath.socket_stream import ReadinessSocketStream
+from app.fastpath.websocket_client import wrap_client_stream
 from app.simulator import SimulatedClose, SimulatorOptions, run_session
 from app.upstream_auth import NoAuth, UpstreamAuth
 
@@ -193,15 +195,19 @@ class WebSocketConnector:
         try:
             with trio.fail_after(self.connect_timeout):
                 headers = await self.auth.headers()
+                # The TCP stream is the cheaper ReadinessSocketStream (app/fastpath), under TLS
+                # too; otherwise this is what trio.open_ssl_over_tcp_stream does.
+                stream = ReadinessSocketStream.wrap(await trio.open_tcp_stream(host, port))
                 if secure:
-                    stream = await trio.open_ssl_over_tcp_stream(
-                        host, port, ssl_context=ssl.create_default_context(), https_compatible=True
+                    stream = trio.SSLStream(
+                        stream,
+                        ssl.create_default_context(),
+                        server_hostname=host,
+                        https_compatible=True,
                     )
-                else:
-                    stream = await trio.open_tcp_stream(host, port)
             async with trio.open_nursery() as nursery:
                 with trio.fail_after(self.connect_timeout):
-                    ws = await trio_websocket.wrap_client_stream(
+                    ws = await wrap_client_stream(
                         nursery,
                         stream,
                         parts.netloc,
