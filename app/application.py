@@ -62,7 +62,7 @@ class RelayApp:
                     return message
                 message = await receive()
                 if message["type"] == "lifespan.shutdown":
-                    await self.relay.stop()
+                    await self.relay.aclose()
                 return message
 
             try:
@@ -71,8 +71,9 @@ class RelayApp:
                 services.cancel_scope.cancel()
 
 
-def create_app(settings: Settings) -> RelayApp:
-    """Build the app; no client or file is opened until the lifespan starts."""
-    hypercorn_adapter.install()
-    relay = Relay.from_settings(settings)
+def create_app(settings: Settings, relay: Relay | None = None) -> RelayApp:
+    """Build the app around ``relay`` (default: the one the settings describe); no client or
+    file is opened until the lifespan starts."""
+    hypercorn_adapter.install(compression=settings.ws_compression)
+    relay = relay or Relay.from_settings(settings)
     return RelayApp(relay=relay, web=create_web(relay), realtime=RealtimeEndpoint(relay))

@@ -44,6 +44,7 @@ import trio
 from app.agent_runtime import AgentRuntime
 from app.agents import AgentCatalog
 from app.browser import BrowserSocket, Receive
+from app.call_timers import checkpoint_every, watch_limits
 from app.client_loop import ClientLoop, UpstreamGate
 from app.close_codes import CLOSE_FOR_REASON
 from app.document import DisconnectReason, build_document, document_id
@@ -205,8 +206,8 @@ class Call:
                         nursery.start_soon(supervise, self.upstream.run, connection_nursery)
                         for _ in range(TOOL_WORKERS):
                             nursery.start_soon(supervise, self.tools.worker)
-                        nursery.start_soon(supervise, self._checkpoint_task)
-                        nursery.start_soon(supervise, self._watchdog_task)
+                        nursery.start_soon(supervise, self._checkpoints)
+                        nursery.start_soon(supervise, self._limits)
                 connection_nursery.cancel_scope.cancel()
         finally:
             self.ended.set()
@@ -247,6 +248,27 @@ class Call:
             error_type="server_error",
         )
         self.end(DisconnectReason.UPSTREAM_ERROR)
+
+    async def _limits(self) -> None:
+        limits = self.limits
+        await watch_limits(
+            started_at=self.started_at,
+            idle_timeout=limits.idle_timeout,
+            max_duration=limits.max_duration,
+            last_frame_at=lambda: self.client.last_frame_at,
+            clock=self.clock,
+            end=self.end,
+        )
+
+    async def _checkpoints(self) -> None:
+        await checkpoint_every(
+            self.limits.checkpoint_interval,
+            session_id=self.session_id,
+            revision=lambda: self.tracker.revision,
+            document=lambda: self.document(DisconnectReason.SERVER_CRASH),
+            write=self.recorder.checkpoint,
+            stopped=self._checkpoints_stopped,
+        )
 
     # -- what the loops hand to the call -------------------------------------------------------
 
@@ -335,44 +357,3 @@ class Call:
             reason=reason,
             redact_pii=self.limits.redact_pii,
         )
-
-    # -- limits and checkpoints --------------------------------------------------------------------
-
-    async def _watchdog_task(self) -> None:
-        """End the call when the browser is silent too long or the call runs too long.
-
-        A frozen browser (no FIN, no frames) is only noticed this way: hypercorn's pings never
-        time out.  The hot path only stamps ``client.last_frame_at``; this task does the rest.
-        """
-        max_end = self.started_at + self.limits.max_duration
-        idle = self.limits.idle_timeout
-        while True:
-            await trio.sleep_until(min(self.client.last_frame_at + idle, max_end))
-            now = self.clock()
-            if now >= max_end:
-                self.end(DisconnectReason.MAX_DURATION)
-                return
-            if now >= self.client.last_frame_at + idle:
-                self.end(DisconnectReason.IDLE_TIMEOUT)
-                return
-
-    async def _checkpoint_task(self) -> None:
-        """Checkpoint the partial record so a crash loses at most one interval of the call."""
-        written = -1
-        try:
-            while True:
-                await trio.sleep(self.limits.checkpoint_interval)
-                revision = self.tracker.revision
-                if revision == written:
-                    continue
-                document = self.document(DisconnectReason.SERVER_CRASH)
-                if document is not None:
-                    await self.recorder.checkpoint(self.session_id, document)
-                    log.debug(
-                        "Checkpointed session %s (%d messages)",
-                        self.session_id,
-                        len(document["messages"]),
-                    )
-                    written = revision
-        finally:
-            self._checkpoints_stopped.set()

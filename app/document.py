@@ -22,8 +22,8 @@ from app.tracker import ConversationRecord
 
 SCHEMA_VERSION = 1
 
-#: Characters Cosmos DB refuses in an ``id``.
-_FORBIDDEN_ID_CHARS = frozenset("/\\?#")
+#: Characters Cosmos DB refuses in an ``id`` (the store checks ids against the same set).
+FORBIDDEN_ID_CHARACTERS = frozenset("/\\?#")
 
 #: Cosmos DB refuses an item whose JSON is over 2 MB, its system properties included.
 COSMOS_ITEM_LIMIT_BYTES = 2 * 1024 * 1024
@@ -70,7 +70,7 @@ def document_id(session_id: str, start: datetime) -> str:
     Raises ``ValueError`` for a naive ``start`` or a session id Cosmos DB cannot store in an id:
     both are programming errors, better found at once than at save time.
     """
-    if not session_id or not _FORBIDDEN_ID_CHARS.isdisjoint(session_id):
+    if not session_id or not FORBIDDEN_ID_CHARACTERS.isdisjoint(session_id):
         raise ValueError(f"session id {session_id!r} cannot be part of a document id")
     stamp = _utc(start, "start").strftime("%Y%m%dT%H%M%SZ")
     return f"ai_conv_{session_id}_{stamp}"

@@ -16,13 +16,18 @@ from __future__ import annotations
 
 import re
 
+from app.dialect import BETA_NAMES, GA_NAMES
+
 _AUDIO_APPEND = re.compile(
     r'\{\s*"type"\s*:\s*"input_audio_buffer\.append"\s*'
     r'(?:,\s*"event_id"\s*:\s*"[A-Za-z0-9_.:-]*"\s*)?'
     r',\s*"audio"\s*:\s*"[A-Za-z0-9+/=]*"\s*'
     r'(?:,\s*"event_id"\s*:\s*"[A-Za-z0-9_.:-]*"\s*)?\}'
 )
-_AUDIO_DELTA_PREFIXES = ('{"type":"response.output_audio.delta"', '{"type":"response.audio.delta"')
+# The compact layout every Realtime server writes: ``type`` first, no spaces.
+_AUDIO_DELTA_PREFIXES = tuple(
+    f'{{"type":"{names.audio_delta}"' for names in (GA_NAMES, BETA_NAMES)
+)
 _ITEM_ID = re.compile(r'"item_id"\s*:\s*"([^"\\]*)"')
 _DELTA_KEY = '"delta":"'
 

@@ -9,7 +9,9 @@ Two things the relay needs that hypercorn 0.18 cannot do:
   ends without one it reports 1006, which is what RFC 6455 reserves for exactly that case.
 * **Declining permessage-deflate.**  Every browser offers it and hypercorn always accepts it; on
   base64 audio it multiplies the relay's CPU per frame.  `RelayWSStream` accepts it only when the
-  hypercorn `Config` carries ``websocket_compression = True`` (set from ``WS_COMPRESSION``).
+  relay was installed with ``compression=True`` (``WS_COMPRESSION``): the setting reaches the
+  adapter through `install`, so it holds however hypercorn is started (``python -m app`` or the
+  ``hypercorn`` command with ``app.asgi:app``).
 
 Oversized messages: hypercorn's own ``websocket_max_message_size`` closes with 1009 and tells the
 app nothing useful, so the relay sets hypercorn's limit well above ``MAX_FRAME_BYTES`` (as a memory
@@ -44,6 +46,8 @@ class RelayWSStream(WSStream):
     """hypercorn's `WSStream` that reports the peer's real close code and can refuse deflate."""
 
     _peer_close_code: int | None = None
+    #: Accept permessage-deflate when the browser offers it (``WS_COMPRESSION``); see `install`.
+    compression: bool = False
 
     async def handle(self, event: Any) -> None:
         if isinstance(event, StreamClosed) and not self.closed and self.app_put is not None:
@@ -61,7 +65,7 @@ class RelayWSStream(WSStream):
         return NO_CLOSE_FRAME
 
     async def _accept(self, message: Any) -> None:
-        if not getattr(self.config, "websocket_compression", False):
+        if not self.compression:
             # No offered extension is negotiated, so wsproto never enables deflate.
             self.handshake.extensions = None
         await super()._accept(message)
@@ -101,9 +105,11 @@ def _reported_code(code: int) -> int:
     return int(code)
 
 
-def install() -> None:
-    """Make hypercorn build `RelayWSStream` for every websocket, and install the per-frame
-    fast path (`app.fastpath`).  Idempotent."""
+def install(*, compression: bool = False) -> None:
+    """Make hypercorn build `RelayWSStream` for every websocket (accepting permessage-deflate
+    only with ``compression``), and install the per-frame fast path (`app.fastpath`).
+    Idempotent; the last call's ``compression`` holds (one relay per process)."""
+    RelayWSStream.compression = compression
     setattr(hypercorn.protocol.h11, "WSStream", RelayWSStream)  # noqa: B010
     setattr(hypercorn.protocol.h2, "WSStream", RelayWSStream)  # noqa: B010
     fastpath.install()

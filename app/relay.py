@@ -27,7 +27,7 @@ from app.store.recorder import DurableRecorder
 from app.store.spool import Spool
 from app.store.spool_slots import own_spool
 from app.tools import default_registry
-from app.upstream import SimulatorConnector, UpstreamConnector, WebSocketConnector
+from app.upstream import UpstreamConnector, WebSocketConnector
 from app.upstream_auth import upstream_url_and_auth
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 def make_connector(settings: Settings) -> UpstreamConnector:
     """The upstream the settings point at: a Realtime endpoint, or the built-in simulator."""
     if settings.uses_simulator:
+        # Imported here: a relay with a real upstream never loads the simulator.
+        from app.simulator_upstream import SimulatorConnector
+
         return SimulatorConnector()
     url, auth = upstream_url_and_auth(settings)
     return WebSocketConnector(url, auth)
@@ -51,47 +54,56 @@ STORE_CLOSE_TIMEOUT = 5.0
 
 @attrs.define(eq=False)
 class Relay:
-    """The process-wide parts.  The store and recorder exist from construction; the store's
-    back end is opened by `start` (in the background if it is not reachable)."""
+    """The process-wide parts, built whole: nothing is missing or ``None`` after construction.
+
+    The store is a `DeferredStore` whose back end `start` opens (in the background if it is not
+    reachable); the recorder writes to it or to the spool.  Build one with `from_settings`,
+    passing any part a test or an embedding program wants to choose.
+    """
 
     settings: Settings
     connector: UpstreamConnector
     registry: CallRegistry
     catalog: AgentCatalog
-    store_factory: StoreFactory = open_store
-    store: DeferredStore = attrs.field(init=False)
-    recorder: DurableRecorder = attrs.field(init=False)
+    store: DeferredStore
+    recorder: DurableRecorder
+    live: LiveHub
     ready: bool = False
-    live: LiveHub = attrs.Factory(LiveHub)  # the live board's watchers (see app.live_api)
-
-    def __attrs_post_init__(self) -> None:
-        self.store = DeferredStore(
-            opener=self._open_store, name=self.settings.store_kind, on_open=self._store_opened
-        )
-        self.recorder = DurableRecorder(
-            store=self.store,
-            spool=Spool(self.settings.data_dir / "spool"),
-            save_timeout=self.settings.save_timeout,
-        )
+    _closed: bool = attrs.field(default=False, init=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Relay:
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        connector: UpstreamConnector | None = None,
+        store_factory: StoreFactory = open_store,
+    ) -> Relay:
+        """The relay the settings describe; ``connector`` and ``store_factory`` replace the
+        upstream and the store back end they would choose."""
+
+        async def open_back_end() -> ConversationStore:
+            return await store_factory(settings)
+
+        store = DeferredStore(opener=open_back_end, name=settings.store_kind)
+        recorder = DurableRecorder(
+            store=store,
+            spool=Spool(settings.data_dir / "spool"),  # until `start` claims a slot
+            save_timeout=settings.save_timeout,
+        )
+        store.on_open = recorder.wake  # the spool flushes as soon as the store is back
         return cls(
             settings=settings,
-            connector=make_connector(settings),
+            connector=connector or make_connector(settings),
             registry=CallRegistry(
                 max_calls=settings.max_calls,
                 max_calls_per_customer=settings.max_calls_per_customer,
             ),
             catalog=load_catalog(default_registry()),
+            store=store,
+            recorder=recorder,
             live=LiveHub(scrub=redacted_text if settings.redact_pii else identity),
         )
-
-    async def _open_store(self) -> ConversationStore:
-        return await self.store_factory(self.settings)
-
-    def _store_opened(self) -> None:
-        self.recorder.wake()
 
     async def start(self, nursery: trio.Nursery) -> None:
         """Claim a spool slot, recover crashed calls, start the store's opener and the flusher
@@ -111,9 +123,20 @@ class Relay:
         await nursery.start(self.recorder.run_flusher)
         self.ready = True
 
-    async def stop(self) -> None:
-        """End live calls (``server_shutdown``), wait for their saves, close the store."""
+    async def drain(self) -> None:
+        """Refuse new calls, end live calls (``server_shutdown``) and wait for their saves.
+
+        Called by ``python -m app``'s signal handler while hypercorn still serves (so browsers
+        get their close frames), and again by `aclose`; the second time there is nothing left.
+        """
         self.ready = False
         await self.registry.drain(self.settings.shutdown_grace)
+
+    async def aclose(self) -> None:
+        """The lifespan's end: drain (if nobody did), then close the store.  Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.drain()
         with trio.CancelScope(shield=True), trio.move_on_after(STORE_CLOSE_TIMEOUT):
             await self.store.aclose()

@@ -70,8 +70,6 @@ def hypercorn_config(settings: Settings, bind: str | None = None) -> Config:
     config.graceful_timeout = AFTER_DRAIN_GRACE
     config.errorlog = logging.getLogger("hypercorn.error")
     config.accesslog = None
-    # Read by app.hypercorn_adapter.RelayWSStream: accept permessage-deflate only if asked to.
-    config.websocket_compression = settings.ws_compression  # type: ignore[attr-defined]
     return config
 
 
@@ -113,7 +111,7 @@ async def serve_until(
     async def shutdown_trigger() -> None:
         await stop.wait()
         log.info("Shutdown requested: refusing new calls, ending live calls")
-        await app.relay.stop()
+        await app.relay.drain()  # the store is closed by the lifespan's end (Relay.aclose)
 
     await hypercorn_serve(
         cast(Any, app),  # an ASGI 3 app; hypercorn's Framework union does not list callables

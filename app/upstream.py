@@ -4,8 +4,9 @@ A call talks to its upstream through `Upstream`: ``send`` a text frame, ``receiv
 ``aclose``.  Two implementations:
 
 * `WebSocketUpstream` — a trio-websocket client connection to a Realtime endpoint.
-* `InProcessUpstream` — the built-in simulator running as a task, joined by two memory channels
-  (no sockets: the embedded default and the cheapest peer for demos).
+* `app.simulator_upstream.InProcessUpstream` — the built-in simulator running as a task, joined
+  by two memory channels (no sockets: the embedded default and the cheapest peer for demos).
+  It lives in its own module, so a relay with a real upstream never loads the simulator.
 
 Both are opened by a connector's ``connect(nursery)``.  The nursery given there owns the
 connection's background task (trio-websocket's reader, or the simulator) and must outlive the
@@ -31,7 +32,6 @@ import trio_websocket
 from app.dialect import Dialect
 from app.fastpath.socket_stream import ReadinessSocketStream
 from app.fastpath.websocket_client import wrap_client_stream
-from app.simulator import SimulatedClose, SimulatorOptions, run_session
 from app.upstream_auth import NoAuth, UpstreamAuth
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,6 @@ CONNECT_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 2.0
 # Largest upstream message accepted; Realtime servers send audio in chunks far below this.
 MAX_UPSTREAM_MESSAGE = 16 * 1024 * 1024
-SIMULATOR_QUEUE = 64
 # Bytes per read of the upstream socket: several audio deltas per system call under load
 # (trio-websocket's default of 4 KiB holds about two).
 RECEIVE_BUFFER = 64 * 1024
@@ -247,66 +246,3 @@ def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
     for exc in group.exceptions:
         leaves.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
     return leaves
-
-
-@attrs.define(eq=False)
-class InProcessUpstream:
-    """The simulator's session task, joined to the call by two bounded memory channels.
-
-    Backpressure: both channels hold `SIMULATOR_QUEUE` frames; a full channel makes the sender
-    wait, exactly as a slow socket would.
-    """
-
-    _to_simulator: trio.MemorySendChannel[str]
-    _from_simulator: trio.MemoryReceiveChannel[str]
-    _close_code: list[int]
-
-    async def send(self, text: str) -> None:
-        try:
-            await self._to_simulator.send(text)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            raise UpstreamClosed(self._code()) from None
-
-    async def receive(self) -> str:
-        try:
-            return await self._from_simulator.receive()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            raise UpstreamClosed(self._code()) from None
-
-    async def aclose(self, code: int = 1000) -> None:
-        await self._to_simulator.aclose()
-        await self._from_simulator.aclose()
-
-    def _code(self) -> int:
-        return self._close_code[0] if self._close_code else 1000
-
-
-@attrs.define(eq=False)
-class SimulatorConnector:
-    """Runs the built-in simulator in-process for each call."""
-
-    options: SimulatorOptions = attrs.field(factory=SimulatorOptions)
-    description: str = "built-in simulator"
-
-    @property
-    def dialect(self) -> Dialect:
-        return self.options.dialect
-
-    async def connect(self, nursery: trio.Nursery) -> Upstream:
-        if self.options.refuse:
-            raise UpstreamUnavailable("the simulator refused the connection (fault switch)")
-        to_sim_send, to_sim_receive = trio.open_memory_channel[str](SIMULATOR_QUEUE)
-        from_sim_send, from_sim_receive = trio.open_memory_channel[str](SIMULATOR_QUEUE)
-        close_code: list[int] = []
-
-        async def simulate() -> None:
-            async with to_sim_receive, from_sim_send:
-                try:
-                    await run_session(to_sim_receive.receive, from_sim_send.send, self.options)
-                except SimulatedClose as exc:
-                    close_code.append(exc.code)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    pass  # the call went away while the simulator was talking
-
-        nursery.start_soon(simulate)
-        return InProcessUpstream(to_sim_send, from_sim_receive, close_code)

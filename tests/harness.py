@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,14 @@ import trio_websocket
 
 from app.application import RelayApp, create_app
 from app.dialect import Dialect
-from app.relay import StoreFactory
+from app.relay import Relay, StoreFactory, make_connector
 from app.server import serve_until
 from app.settings import Settings
 from app.simulator import SimulatorOptions
+from app.simulator_upstream import SimulatorConnector
 from app.store.base import ConversationStore
-from app.upstream import SimulatorConnector, Upstream, UpstreamConnector
+from app.store.factory import open_store
+from app.upstream import Upstream, UpstreamConnector
 
 IO_TIMEOUT = 10.0
 
@@ -50,8 +52,8 @@ def relay_settings(data_dir: Path, **overrides: Any) -> Settings:
 class DelegatingConnector:
     """The relay's real upstream connector, for a test double to wrap (override `connect`).
 
-    Install one with ``relay.app.relay.connector = MyConnector(relay.app.relay.connector)``:
-    production code stays untouched, and the test sees or shapes the upstream side.
+    Pass one to `running_relay` (``wrap_connector=MyConnector``): production code stays
+    untouched, and the test sees or shapes the upstream side.
     """
 
     inner: UpstreamConnector
@@ -76,7 +78,6 @@ class RunningRelay:
 
     @property
     def store(self) -> ConversationStore:
-        assert self.app.relay.store is not None
         return self.app.relay.store
 
     def url(self, path: str = "/api/realtime", **query: str) -> str:
@@ -100,17 +101,25 @@ async def running_relay(
     *,
     simulator: SimulatorOptions | None = None,
     store_factory: StoreFactory | None = None,
+    wrap_connector: Callable[[UpstreamConnector], UpstreamConnector] | None = None,
 ) -> AsyncIterator[RunningRelay]:
-    """Serve a relay; ``simulator`` overrides the in-process simulator's options.
+    """Serve a relay built from its parts; ``simulator`` sets the in-process simulator's
+    options, ``store_factory`` opens the store's back end, and ``wrap_connector`` wraps the
+    upstream connector the settings describe (a `DelegatingConnector` that records or shapes
+    the upstream side).
 
     By default the simulator streams replies 50x faster than real time, so a turn takes
     milliseconds; tests about playback timing ask for real-time pacing explicitly.
     """
-    app = create_app(settings)
-    if store_factory is not None:
-        app.relay.store_factory = store_factory
+    connector: UpstreamConnector | None = None
     if settings.uses_simulator:
-        app.relay.connector = SimulatorConnector(simulator or SimulatorOptions(speed=50.0))
+        connector = SimulatorConnector(simulator or SimulatorOptions(speed=50.0))
+    if wrap_connector is not None:
+        connector = wrap_connector(connector or make_connector(settings))
+    relay = Relay.from_settings(
+        settings, connector=connector, store_factory=store_factory or open_store
+    )
+    app = create_app(settings, relay)
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
         with trio.fail_after(IO_TIMEOUT):

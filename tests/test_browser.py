@@ -19,7 +19,7 @@ from playwright.sync_api import Locator, Page, expect
 from app.simulator import SimulatorOptions
 from app.simulator.audio import reply_duration_ms
 from app.simulator.script import OFFER_HELP, USER_LINES
-from tests.harness import RunningRelay, relay_settings, running_relay
+from tests.harness import relay_settings, running_relay
 from tests.test_browser_support import (
     PageProblems,
     RecordingConnector,
@@ -58,18 +58,26 @@ def wait_played(page: Page, entry: Locator, at_least_ms: float) -> None:
     )
 
 
-def recorder_for(relay: RunningRelay) -> RecordingConnector:
-    recorder = RecordingConnector(relay.app.relay.connector)
-    relay.app.relay.connector = recorder
-    return recorder
+def recording() -> tuple[list[RecordingConnector], Any]:
+    """A ``wrap_connector`` for `running_relay` that keeps the recording connector it makes."""
+    made: list[RecordingConnector] = []
+
+    def wrap(inner: Any) -> RecordingConnector:
+        made.append(RecordingConnector(inner))
+        return made[0]
+
+    return made, wrap
 
 
 async def test_a_spoken_call_is_answered_played_and_logged_on_hang_up(tmp_path: Path) -> None:
     require_browser_tools()
     wav = await speech_wav(tmp_path, tail_s=LONG_PAUSE_S)
     settings = relay_settings(tmp_path / "relay")
-    async with running_relay(settings, simulator=SimulatorOptions()) as relay:
-        recorder = recorder_for(relay)
+    made, wrap = recording()
+    async with running_relay(
+        settings, simulator=SimulatorOptions(), wrap_connector=wrap
+    ) as relay:
+        [recorder] = made
 
         def scenario() -> dict[str, Any]:
             with chromium(tmp_path / "profile", wav) as browser:
@@ -152,8 +160,11 @@ async def test_speaking_over_the_reply_stops_playback_and_truncates(tmp_path: Pa
     require_browser_tools()
     wav = await speech_wav(tmp_path, tail_s=SHORT_PAUSE_S)
     settings = relay_settings(tmp_path / "relay")
-    async with running_relay(settings, simulator=SimulatorOptions()) as relay:
-        recorder = recorder_for(relay)
+    made, wrap = recording()
+    async with running_relay(
+        settings, simulator=SimulatorOptions(), wrap_connector=wrap
+    ) as relay:
+        [recorder] = made
 
         def scenario() -> dict[str, Any]:
             with chromium(tmp_path / "profile", wav) as browser:

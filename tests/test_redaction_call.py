@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import trio
 
 from app.store.recorder import DurableRecorder
 from app.store.sqlite import SQLiteStore
-from app.upstream import Upstream
+from app.upstream import Upstream, UpstreamConnector
 from tests.harness import (
     IO_TIMEOUT,
     DelegatingConnector,
@@ -65,10 +65,9 @@ class RecordingConnector(DelegatingConnector):
         return RecordingUpstream(await self.inner.connect(nursery), self.sent)
 
 
-def record_upstream(relay: RunningRelay) -> list[str]:
-    connector = RecordingConnector(relay.app.relay.connector)
-    relay.app.relay.connector = connector
-    return connector.sent
+def recording_into(sent: list[str]) -> Callable[[UpstreamConnector], UpstreamConnector]:
+    """A ``wrap_connector`` for `running_relay` whose connector copies frames into ``sent``."""
+    return lambda inner: RecordingConnector(inner, sent)
 
 
 def recorder_of(relay: RunningRelay) -> DurableRecorder:
@@ -112,8 +111,8 @@ async def test_the_stored_document_and_the_checkpoint_hold_no_raw_values(
     caplog.set_level(logging.DEBUG, logger="app")
     settings = relay_settings(tmp_path, checkpoint_interval=0.05)
     assert settings.redact_pii
-    async with running_relay(settings) as relay:
-        sent = record_upstream(relay)
+    sent: list[str] = []
+    async with running_relay(settings, wrap_connector=recording_into(sent)) as relay:
         async with connect(relay, customer_id="caller") as client:
             await client.say(SAID)
             checkpoint = await wait_for_checkpoint(recorder_of(relay))

@@ -175,8 +175,8 @@ async def test_entra_id_token_is_fetched_off_the_loop_cached_and_refreshed(
         url, auth = upstream_url_and_auth(settings, credential_factory=lambda: credential)
         assert isinstance(auth, EntraToken)
         auth.wall_clock = lambda: now[0]
-        async with running_relay(settings) as relay:
-            relay.app.relay.connector = WebSocketConnector(url, auth)
+        connector = WebSocketConnector(url, auth)
+        async with running_relay(settings, wrap_connector=lambda _: connector) as relay:
             for _ in range(2):
                 async with connect(relay) as client:
                     await client.receive_until("session.created")
@@ -262,8 +262,9 @@ async def test_an_upstream_that_never_answers_the_handshake_times_out(tmp_path: 
     port = listener.getsockname()[1]
     try:
         url = f"ws://127.0.0.1:{port}/v1/realtime?model=m"
-        async with running_relay(relay_settings(tmp_path, upstream_url=url)) as relay:
-            relay.app.relay.connector = WebSocketConnector(url, connect_timeout=0.3)
+        slow = WebSocketConnector(url, connect_timeout=0.3)
+        settings = relay_settings(tmp_path, upstream_url=url)
+        async with running_relay(settings, wrap_connector=lambda _: slow) as relay:
             async with connect(relay) as client:
                 error = (await client.receive_until("error"))[-1]
                 reason = await client.wait_closed()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +142,8 @@ async def test_frames_sent_before_the_upstream_answers_are_not_lost(tmp_path: Pa
     gate = trio.Event()
     async with simulator() as sim_port:
         settings = relay_settings(tmp_path, upstream_url=upstream(sim_port))
-        async with running_relay(settings) as relay:
-            relay.app.relay.connector = SlowConnector(relay.app.relay.connector, gate)
+        gated = partial(SlowConnector, gate=gate)
+        async with running_relay(settings, wrap_connector=gated) as relay:
             async with connect(relay) as client:
                 await client.type_text(GREETING)
                 await client.send({"type": "response.create"})

@@ -27,6 +27,7 @@ from typing import Any
 
 import attrs
 
+from app.document import FORBIDDEN_ID_CHARACTERS
 from app.store.base import InvalidDocumentError, document_key
 from app.store.paging import SortKey, TokenCodec, iso_bound
 
@@ -68,7 +69,6 @@ COUNT_QUERY = "SELECT VALUE COUNT(1) FROM c"
 SYSTEM_PROPERTIES = frozenset({"_rid", "_self", "_etag", "_attachments", "_ts", "_lsn"})
 
 #: Characters Cosmos DB refuses in an item id.
-_FORBIDDEN_ID_CHARACTERS = frozenset("/\\?#")
 _MAX_ID_LENGTH = 255
 
 #: Continuation tokens of this store (refused by the SQLite store, and the other way round).
@@ -159,7 +159,7 @@ def checked_document(doc: Mapping[str, Any]) -> dict[str, Any]:
     session_start = doc.get("session_start")
     if not isinstance(session_start, str) or not session_start:
         raise InvalidDocumentError(f"conversation {doc_id} has no string 'session_start'")
-    if len(doc_id) > _MAX_ID_LENGTH or _FORBIDDEN_ID_CHARACTERS.intersection(doc_id):
+    if len(doc_id) > _MAX_ID_LENGTH or FORBIDDEN_ID_CHARACTERS.intersection(doc_id):
         raise InvalidDocumentError(
             f"conversation id {doc_id!r} is not a valid Cosmos DB id "
             f"(at most {_MAX_ID_LENGTH} characters, none of / \\ ? #)"
