@@ -34,9 +34,9 @@ still written) and is not re-raised into hypercorn, which would only log it a se
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import attrs
 import trio
@@ -44,6 +44,7 @@ import trio
 from app.agent_runtime import AgentRuntime
 from app.agents import AgentCatalog
 from app.browser import BrowserSocket, Receive
+from app.call_settings import CallLimits, CallRecorder
 from app.call_timers import checkpoint_every, watch_limits
 from app.client_loop import ClientLoop, UpstreamGate
 from app.close_codes import CLOSE_FOR_REASON
@@ -58,35 +59,12 @@ from app.tracker import ConversationTracker
 from app.upstream import UpstreamClosed, UpstreamConnector
 from app.upstream_loop import UpstreamLoop
 
+__all__ = ["READER_VERDICT_TIMEOUT", "Call", "CallLimits", "CallRecorder"]
+
 log = logging.getLogger(__name__)
 
 #: How long a task whose send found the upstream broken waits for the reader's verdict.
 READER_VERDICT_TIMEOUT = 1.0
-
-SaveOutcome = Literal["stored", "spooled", "lost"]
-
-
-class CallRecorder(Protocol):
-    """What a call needs of the recorder (`app.store.recorder.DurableRecorder`)."""
-
-    async def save(self, doc: Mapping[str, Any]) -> SaveOutcome: ...
-
-    async def checkpoint(self, session_id: str, doc: Mapping[str, Any]) -> None: ...
-
-    async def discard_checkpoint(self, session_id: str) -> None: ...
-
-
-@attrs.frozen
-class CallLimits:
-    idle_timeout: float
-    max_duration: float
-    save_timeout: float
-    checkpoint_interval: float
-    max_frame_bytes: int
-    tool_timeout: float = 10.0
-    max_frame_rate: float = 250.0
-    redact_pii: bool = True  # REDACT_PII: redact message texts in every document built
-
 
 @attrs.define(eq=False)
 class Call:
@@ -220,34 +198,14 @@ class Call:
             # Whichever task notices the model going away (the reader, or a send made for the
             # browser or for a tool) ends the call with the upstream's reason.
             if not exc.clean and task != self.upstream.run:
-                await trio.sleep(READER_VERDICT_TIMEOUT)  # the reader's verdict wins
-            await self._upstream_ended(exc)
+                # A send that found the connection broken only knows "no close frame" (1006),
+                # yet the model's close frame may be queued behind messages the reader has not
+                # handed over yet: the reader's verdict (it ends the call) is the true one.
+                await trio.sleep(READER_VERDICT_TIMEOUT)
+            await self.upstream.gone(exc)
         except Exception:
             log.exception("Session %s: unexpected error in %s", self.session_id, task.__name__)
             self.end(DisconnectReason.SERVER_CRASH)
-
-    async def _upstream_ended(self, exc: UpstreamClosed) -> None:
-        """The model went away: ``upstream_closed`` for a clean close, else ``upstream_error``.
-
-        A send that finds the connection broken only knows "no close frame" (1006), yet the
-        model's close frame may be queued behind messages the reader has not handed over yet;
-        so such a task first waits (`READER_VERDICT_TIMEOUT`) for the reader to end the call.
-        """
-        if exc.clean:
-            self.end(DisconnectReason.UPSTREAM_CLOSED)
-            return
-        log.warning(
-            "Session %s: upstream connection failed (code %s %s)",
-            self.session_id,
-            exc.code,
-            exc.reason,
-        )
-        await self.browser.send_error(
-            "upstream_error",
-            f"The model connection failed (close code {exc.code}).",
-            error_type="server_error",
-        )
-        self.end(DisconnectReason.UPSTREAM_ERROR)
 
     async def _limits(self) -> None:
         limits = self.limits

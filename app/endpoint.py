@@ -19,7 +19,8 @@ import attrs
 
 from app.auth import AuthError, customer_for_call, origin_allowed
 from app.browser import BrowserSocket, Receive, Send
-from app.call import Call, CallLimits
+from app.call import Call
+from app.call_settings import CallLimits
 from app.registry import Refused
 from app.relay import Relay
 from app.session_config import SessionSettings

@@ -27,7 +27,7 @@ from app.client_loop import EndCallback, UpstreamGate
 from app.document import DisconnectReason
 from app.frames import audio_delta_facts
 from app.tracker import ConversationTracker
-from app.upstream import UpstreamConnector, UpstreamUnavailable
+from app.upstream import UpstreamClosed, UpstreamConnector, UpstreamUnavailable
 
 __all__ = ["UpstreamLoop"]
 
@@ -96,6 +96,25 @@ class UpstreamLoop:
         if view is None:
             return None
         return text if view is event else json.dumps(view)
+
+    async def gone(self, exc: UpstreamClosed) -> None:
+        """The model went away (any task may notice): ``upstream_closed`` for a clean close,
+        else ``upstream_error`` with an ``error`` event telling the browser."""
+        if exc.clean:
+            self.end(DisconnectReason.UPSTREAM_CLOSED, None)
+            return
+        log.warning(
+            "Session %s: upstream connection failed (code %s %s)",
+            self.session_id,
+            exc.code,
+            exc.reason,
+        )
+        await self.browser.send_error(
+            "upstream_error",
+            f"The model connection failed (close code {exc.code}).",
+            error_type="server_error",
+        )
+        self.end(DisconnectReason.UPSTREAM_ERROR, None)
 
     async def close(self) -> None:
         """Close the model's connection politely (bounded by the upstream's own timeout)."""

@@ -1,0 +1,36 @@
+"""What a call is given besides its sockets: its limits, and the recorder it saves through."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol
+
+import attrs
+
+__all__ = ["CallLimits", "CallRecorder", "SaveOutcome"]
+
+SaveOutcome = Literal["stored", "spooled", "lost"]
+
+
+class CallRecorder(Protocol):
+    """What a call needs of the recorder (`app.store.recorder.DurableRecorder`)."""
+
+    async def save(self, doc: Mapping[str, Any]) -> SaveOutcome: ...
+
+    async def checkpoint(self, session_id: str, doc: Mapping[str, Any]) -> None: ...
+
+    async def discard_checkpoint(self, session_id: str) -> None: ...
+
+
+@attrs.frozen
+class CallLimits:
+    """The settings a call runs under (from `Settings`, see the README's settings table)."""
+
+    idle_timeout: float
+    max_duration: float
+    save_timeout: float
+    checkpoint_interval: float
+    max_frame_bytes: int
+    tool_timeout: float = 10.0
+    max_frame_rate: float = 250.0
+    redact_pii: bool = True  # REDACT_PII: redact message texts in every document built
