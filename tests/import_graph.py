@@ -95,10 +95,6 @@ class ImportGraph:
                 return candidate
         return None
 
-    def is_package(self, name: str) -> bool:
-        path = self.path_of(name)
-        return path is not None and path.name == "__init__.py"
-
     def modules(self, under: str) -> list[str]:
         """Every module of ours within package (or module) ``under``, sorted."""
         path = self.path_of(under)
