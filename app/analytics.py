@@ -13,11 +13,13 @@ from collections import Counter
 from collections.abc import Callable
 from contextlib import aclosing
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from app.store.base import ConversationStore
+if TYPE_CHECKING:
+    from app.store.base import ConversationStore
+
 
 __all__ = ["TOP_TOOLS", "CallStats", "collect_stats"]
 

@@ -44,12 +44,17 @@ PURE_MODULES = (
     "app.frames",
     "app.close_codes",
     "app.session_config",
+    # The store's pure helpers: keys, paging, the Cosmos DB query shapes and indexing policy.
+    "app.store.base",
+    "app.store.paging",
+    "app.store.cosmos_schema",
+    "app.store.cosmos_indexing",
 )
 #: Packages whose ``__init__`` runs on the way to a pure module: checked like one (their other
-#: modules are not pure: ``app.live.hub`` uses trio).
-PURE_PACKAGE_INITS = ("app", "app.live")
-#: Pure in themselves, but ``app/store/__init__.py`` (which importing them runs) loads the SQLite
-#: store and the recorder: checked without following that package's ``__init__``.
+#: modules are not pure: ``app.live.hub`` uses trio; ``app/store/__init__.py`` names its
+#: back ends but imports them only on first use).
+PURE_PACKAGE_INITS = ("app", "app.live", "app.store")
+#: Checked again without following ``app/store/__init__.py``: each helper is pure in itself.
 STORE_PURE_MODULES = (
     "app.store.base",
     "app.store.paging",
