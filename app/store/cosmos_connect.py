@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import logging
 import re
-import ssl
 import warnings
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
-import requests
-import urllib3
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
@@ -37,6 +34,14 @@ from urllib3.exceptions import InsecureRequestWarning
 from app.azure_credential import CredentialFactory, default_credential
 from app.settings import Settings
 from app.store.base import StoreError, StoreUnusableError
+from app.store.cosmos_errors import (
+    DATA_CONTRIBUTOR_ROLE,
+    account_name,
+    brief_error,
+    cannot_heal,
+    forbidden_message,
+    missing_message,
+)
 from app.store.cosmos_schema import INDEXING_POLICY, PARTITION_KEY_PATH
 
 __all__ = [
@@ -56,8 +61,6 @@ log = logging.getLogger(__name__)
 #: no more threads than this use the client at once.
 CONNECTION_POOL_SIZE = 10
 
-#: The built-in data-plane role the relay's identity needs ("Cosmos DB Built-in Data Contributor").
-DATA_CONTRIBUTOR_ROLE = "00000000-0000-0000-0000-000000000002"
 
 
 
@@ -136,7 +139,7 @@ class CosmosAccount:
             )
         except (AzureError, ValueError) as exc:  # ValueError: a key that is not base64
             _close_credential(credential)
-            kind = StoreUnusableError if _cannot_heal(exc) else StoreError
+            kind = StoreUnusableError if cannot_heal(exc) else StoreError
             raise kind(
                 f"cannot connect to Cosmos DB at {settings.cosmos_endpoint}: {brief_error(exc)}"
             ) from exc
@@ -203,9 +206,11 @@ class CosmosAccount:
             properties: dict[str, Any] = container.read()
         except CosmosHttpResponseError as exc:
             if exc.status_code == 404:
-                raise NotProvisionedError(self._missing_message(self._missing_part())) from exc
+                part = self._missing_part()
+                where = (self.endpoint, self.database, self.container_name)
+                raise NotProvisionedError(missing_message(*where, part)) from exc
             if exc.status_code == 403:
-                raise NotProvisionedError(self._forbidden_message()) from exc
+                raise NotProvisionedError(forbidden_message(self.endpoint)) from exc
             raise
         return properties
 
@@ -218,40 +223,6 @@ class CosmosAccount:
                 return "database"
             raise
         return "container"
-
-    def _missing_message(self, part: str) -> str:
-        account = account_name(self.endpoint)
-        what = (
-            f"database {self.database!r}"
-            if part == "database"
-            else f"container {self.container_name!r} in database {self.database!r}"
-        )
-        commands = []
-        if part == "database":
-            commands.append(
-                f"az cosmosdb sql database create -g RESOURCE_GROUP -a {account} -n {self.database}"
-            )
-        commands.append(
-            f"az cosmosdb sql container create -g RESOURCE_GROUP -a {account} "
-            f"-d {self.database} -n {self.container_name} -p {PARTITION_KEY_PATH} "
-            f"--idx @infra/modules/cosmos/indexing-policy.json"
-        )
-        return (
-            f"Cosmos DB {what} does not exist on {self.endpoint}. With Entra ID the relay "
-            f"cannot create it (data-plane roles cannot create databases or containers). "
-            f"Deploy infra/main.bicep (az deployment sub create -l REGION -f infra/main.bicep "
-            f"-p environmentName=NAME location=REGION), or run: {'; '.join(commands)}"
-        )
-
-    def _forbidden_message(self) -> str:
-        account = account_name(self.endpoint)
-        return (
-            f"Cosmos DB {self.endpoint} refused the relay's Entra ID identity (403): it needs "
-            f"the Cosmos DB Built-in Data Contributor role on the account. Deploy "
-            f"infra/main.bicep, which assigns it, or run: az cosmosdb sql role assignment "
-            f"create -g RESOURCE_GROUP -a {account} --scope / --principal-id PRINCIPAL_ID "
-            f"--role-definition-id {DATA_CONTRIBUTOR_ROLE}"
-        )
 
 
 def _allow_unverified_tls(endpoint: str) -> None:
@@ -272,41 +243,3 @@ def _close_credential(credential: TokenCredential | None) -> None:
     close = getattr(credential, "close", None)
     if callable(close):
         close()
-
-
-def account_name(endpoint: str) -> str:
-    """``ACCOUNT`` of ``https://ACCOUNT.documents.azure.com:443/``, for the az commands we print."""
-    host = urlsplit(endpoint).hostname or ""
-    return host.split(".", 1)[0] if host.endswith(".documents.azure.com") else "ACCOUNT_NAME"
-
-
-#: A TLS failure as each layer under the SDK reports it.
-_TLS_ERRORS = (ssl.SSLError, urllib3.exceptions.SSLError, requests.exceptions.SSLError)
-
-
-def _cannot_heal(exc: BaseException) -> bool:
-    """Whether retrying the connection can never help: a malformed key, a key the account
-    rejects (401), or a TLS certificate that does not verify (found anywhere in the chain of
-    causes, as the SDK wraps the transport's errors)."""
-    if isinstance(exc, ValueError) and not isinstance(exc, AzureError):
-        return True
-    if isinstance(exc, CosmosHttpResponseError) and exc.status_code == 401:
-        return True
-    seen: BaseException | None = exc
-    for _ in range(10):  # bounded: a cause chain is short, and may loop in theory
-        if seen is None:
-            return False
-        if isinstance(seen, _TLS_ERRORS):
-            return True
-        # azure-core keeps the transport's error in ``inner_exception``, not as the cause.
-        inner = getattr(seen, "inner_exception", None)
-        seen = inner if isinstance(inner, BaseException) else seen.__cause__ or seen.__context__
-    return False
-
-
-def brief_error(exc: Exception) -> str:
-    """The first line of an SDK error (their messages run to several lines of diagnostics)."""
-    status = getattr(exc, "status_code", None)
-    text = (getattr(exc, "message", None) or str(exc) or type(exc).__name__).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
-    return f"{status} {first}" if status else first

@@ -11,10 +11,7 @@ Why no document is ever written twice: every save is an upsert of a deterministi
 (``ai_conv_{session}_{start}``), so a retry after a save that did land -- abandoned thread,
 lost reply, crash between the save and deleting the spool file -- rewrites the same document.
 
-Why a checkpoint never replaces a complete document: a call saves its final document *before*
-deleting its checkpoint, so a crash in between leaves both.  The recovered checkpoint is then
-spooled with ``overwrite=False``: it is skipped when the final document is already pending, and
-the store inserts it only when it holds nothing under that id.
+Why a checkpoint never replaces a complete document: see `app.store.recovery`.
 """
 
 from __future__ import annotations
@@ -29,6 +26,7 @@ import attrs
 import trio
 
 from app.store.base import ConversationStore, InvalidDocumentError, SaveOutcome, StoreError
+from app.store.recovery import recover_checkpoints
 from app.store.spool import Spool
 from app.store.spool_health import SpoolHealth
 
@@ -149,11 +147,12 @@ class DurableRecorder:
         checkpoint is just deleted.  Call it before the first call is accepted.
         """
         try:
-            recovered, empty, pending = await trio.to_thread.run_sync(self._recover_in_thread)
+            counts = await trio.to_thread.run_sync(recover_checkpoints, self.spool)
         except OSError as exc:
             # Calls are still served (the store may be fine); the state is on /readyz.
             self.spool_health.failed("recover checkpoints", exc)
             return 0
+        recovered, empty, pending = counts
         self.recovered += recovered
         self.skipped_empty += empty
         self._pending = pending
@@ -306,19 +305,6 @@ class DurableRecorder:
     def _spool_in_thread(self, doc: Mapping[str, Any]) -> int:
         self.spool.write_pending(doc, overwrite=True)
         return len(self.spool.pending())
-
-    def _recover_in_thread(self) -> tuple[int, int, int]:
-        self.spool.discard_partial_writes()
-        recovered = empty = 0
-        for path in self.spool.checkpoints():
-            entry = self.spool.read(path)  # None: corrupt, and already quarantined
-            if entry is not None:
-                if not entry.doc.get("messages"):
-                    empty += 1  # a call with no messages writes no document
-                elif self.spool.write_pending(entry.doc, overwrite=False):
-                    recovered += 1
-                self.spool.remove(path)
-        return recovered, empty, len(self.spool.pending())
 
 
 def _session_of(doc: Mapping[str, Any]) -> str:

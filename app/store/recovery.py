@@ -1,0 +1,38 @@
+"""After a crash: the checkpoints a dead process left become documents waiting to be saved.
+
+Every live call's partial document is rewritten to its spool's ``live/`` directory every
+``CHECKPOINT_INTERVAL``; a call that ends deletes its checkpoint after its final document is
+saved or spooled.  So a checkpoint still there when a process starts (on a spool it owns: see
+`app.store.spool_slots`) is a call the previous owner died in.
+
+Why a checkpoint never replaces a complete document: a call saves its final document *before*
+deleting its checkpoint, so a crash in between leaves both.  A recovered checkpoint is therefore
+spooled with ``overwrite=False``: it is skipped when the final document is already pending, and
+the store inserts it only when it holds nothing under that id.  Blocking: run it in a thread.
+"""
+
+from __future__ import annotations
+
+from app.store.spool import Spool
+
+__all__ = ["recover_checkpoints"]
+
+
+def recover_checkpoints(spool: Spool) -> tuple[int, int, int]:
+    """Turn ``spool``'s checkpoints into pending documents.
+
+    Returns ``(recovered, empty, pending)``: checkpoints now pending, checkpoints without
+    messages (a call with nothing said writes no document: dropped), and the pending count.
+    Raises :class:`OSError` when the spool cannot be read.
+    """
+    spool.discard_partial_writes()
+    recovered = empty = 0
+    for path in spool.checkpoints():
+        entry = spool.read(path)  # None: corrupt, and already quarantined
+        if entry is not None:
+            if not entry.doc.get("messages"):
+                empty += 1
+            elif spool.write_pending(entry.doc, overwrite=False):
+                recovered += 1
+            spool.remove(path)
+    return recovered, empty, len(spool.pending())
