@@ -209,6 +209,8 @@ async def test_stats_and_dashboard_aggregate_the_logged_calls(tmp_path: Path) ->
 
 
 def doc(start: str, *, duration: Any = 10.0, interruptions: Any = 0) -> dict[str, Any]:
+    """Only the fields the stats read, by hand: the stats must also take documents the relay
+    did not write (no zone, a time that is not one, a boolean duration, a string count)."""
     return {
         "id": f"ai_conv_{start}",
         "customer_id": "c",

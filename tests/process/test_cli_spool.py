@@ -11,7 +11,7 @@ import pytest
 from app.settings import Settings
 from app.store.spool import Spool
 from app.store.sqlite import SQLiteStore
-from tests.process.test_cli import DATA_SET, command_env, run_app, seed
+from tests.support.commands import DATA_SET, command_env, run_app, seed
 from tests.support.cosmos_server import EMULATOR_KEY
 
 pytestmark = pytest.mark.slow
@@ -47,7 +47,7 @@ async def test_spool_list_and_flush_save_every_pending_document(tmp_path: Path) 
     assert listed.status == 0, listed.stderr
     listing = json.loads(listed.stdout)
     assert [entry["id"] for entry in listing["pending"]] == [doc["id"] for doc in DATA_SET[:3]]
-    assert listing["pending"][0]["messages"] == 2
+    assert listing["pending"][0]["messages"] == 3  # call 1: a caller line, two cut-off answers
     assert listing["live_checkpoints"] == 1
     assert listing["corrupt"] == 0
 

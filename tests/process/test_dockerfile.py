@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from tests.process.test_cli import COMMAND_TIMEOUT
+from tests.support.commands import COMMAND_TIMEOUT
 from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow

@@ -17,9 +17,9 @@ import httpx
 import pytest
 import trio
 
-from tests.store.test_cosmos_made_elsewhere import REFUSE_REPLACE, made_elsewhere
-from tests.store.test_store_sqlite import make_doc
+from tests.support.cosmos_containers import REFUSE_REPLACE, made_elsewhere
 from tests.support.cosmos_server import CosmosServer, unique_database
+from tests.support.documents import make_document
 from tests.support.harness import IO_TIMEOUT, relay_settings, running_relay
 
 TOKEN = "admin-secret"
@@ -30,10 +30,16 @@ def recent_docs() -> list[dict[str, Any]]:
     """Calls of the last days (inside the dashboard's window), two of them tied on their start."""
     now = datetime.now(UTC).replace(microsecond=0)
     docs = [
-        make_doc(f"cust-{n % 2}", f"ai_conv_{n}", now - timedelta(hours=n), duration_seconds=10 * n)
+        make_document(
+            f"cust-{n % 2}",
+            f"ai_conv_{n}",
+            now - timedelta(hours=n),
+            duration=timedelta(seconds=10 * n),
+        )
         for n in range(1, 6)
     ]
-    docs.append(make_doc("cust-9", "ai_conv_tied", now - timedelta(hours=2), duration_seconds=40))
+    tied = now - timedelta(hours=2)
+    docs.append(make_document("cust-9", "ai_conv_tied", tied, duration=timedelta(seconds=40)))
     return docs
 
 

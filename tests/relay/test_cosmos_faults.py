@@ -23,8 +23,8 @@ from app.settings import Settings
 from app.store.base import StoreError
 from app.store.cosmos import CosmosStore
 from app.store.cosmos_connect import CosmosTimeouts
-from tests.store.test_store_sqlite import BASE, make_doc
 from tests.support.cosmos_server import CosmosServer
+from tests.support.documents import BASE, make_document
 from tests.support.harness import connect, relay_settings, running_relay
 
 FLUSH_DEADLINE = 30.0  # the flusher's backoff after a few failures is 1 + 2 + 4 + 8 s
@@ -169,7 +169,7 @@ async def test_the_sdk_itself_gives_up_on_a_stalled_server(cosmos_server: Cosmos
         store = await CosmosStore.open(settings, timeouts=timeouts)
         try:
             proxy.stall()
-            doc = make_doc("c", "ai_conv_stalled", BASE)
+            doc = make_document("c", "ai_conv_stalled", BASE)
             for attempt in (partial(store.save, doc), store.count):  # a write, a query
                 started = trio.current_time()
                 with trio.fail_after(timeouts.operation + MARGIN), pytest.raises(StoreError):

@@ -9,51 +9,23 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
-from typing import Any
 
 import attrs
 import httpx
 import pytest
 import trio
-from azure.core.credentials import AccessToken
 
 from app.settings import Settings
 from app.store import StoreError
 from app.store.cosmos import CosmosStore
 from app.store.cosmos_connect import NotProvisionedError
-from tests.store.test_store_sqlite import BASE, make_doc
 from tests.support.cosmos_server import CosmosServer
+from tests.support.credentials import TOKEN, FakeCredential
+from tests.support.documents import BASE, make_document
 from tests.support.harness import IO_TIMEOUT, running_relay
 
 GUARD = 20
-TOKEN = "fake-entra-token"
-
-
-@attrs.define(eq=False)
-class FakeCredential:
-    """A ``TokenCredential`` that records the threads it was made and used in."""
-
-    made_in: int = attrs.field(factory=threading.get_ident)
-    used_in: set[int] = attrs.field(factory=set)
-    scopes: list[tuple[str, ...]] = attrs.field(factory=list)
-    closed: bool = False
-
-    def get_token(
-        self,
-        *scopes: str,
-        claims: str | None = None,
-        tenant_id: str | None = None,
-        enable_cae: bool = False,
-        **kwargs: Any,
-    ) -> AccessToken:
-        self.used_in.add(threading.get_ident())
-        self.scopes.append(scopes)
-        return AccessToken(TOKEN, int(time.time()) + 3600)
-
-    def close(self) -> None:
-        self.closed = True
 
 
 def entra_settings(server: CosmosServer, database: str) -> Settings:
@@ -80,7 +52,7 @@ async def test_the_client_is_built_with_the_credential_and_sends_aad_tokens(
         made.append(FakeCredential())
         return made[-1]
 
-    doc = make_doc("cust-aad", "ai_conv_aad_1", BASE)
+    doc = make_document("cust-aad", "ai_conv_aad_1", BASE)
     with trio.fail_after(GUARD):
         store = await CosmosStore.open(
             entra_settings(cosmos_server, database), credential_factory=factory
@@ -127,11 +99,11 @@ async def test_missing_database_is_explained_and_checked_again_until_created(
                 await store.ping()
             assert str(raised.value) in logged
             with pytest.raises(StoreError, match="does not exist"):
-                await store.save(make_doc("c", "ai_conv_early", BASE))
+                await store.save(make_document("c", "ai_conv_early", BASE))
 
             await provision(cosmos_server, database)  # the operator deploys infra/
             await store.ping()
-            await store.save(make_doc("c", "ai_conv_later", BASE))
+            await store.save(make_document("c", "ai_conv_later", BASE))
             assert [d["id"] for d in (await store.recent(limit=5)).items] == ["ai_conv_later"]
     finally:
         await store.aclose()
@@ -191,6 +163,6 @@ async def test_a_refused_identity_is_told_which_role_it_needs(
             assert "az cosmosdb sql role assignment create" in message
             assert "--role-definition-id 00000000-0000-0000-0000-000000000002" in message
             await store.ping()  # once the role is there, the same store works
-            await store.save(make_doc("c", "ai_conv_allowed", BASE))
+            await store.save(make_document("c", "ai_conv_allowed", BASE))
     finally:
         await store.aclose()

@@ -8,8 +8,8 @@ Cosmos DB does.  Then:
 - with the account key the store adds the composite index (an online update) and keeps the
   container's documents and settings;
 - when it may not change the container (Entra ID, or an account that refuses the replace with
-  403), the listings use the fallback queries -- the store-interface paging tests run again
-  against such a store -- and the store says which command adds the index.
+  403), the listings use the fallback queries -- the store contract runs against such a store
+  too (tests/store/test_store_contract.py) -- and the store says which command adds the index.
 """
 
 from __future__ import annotations
@@ -17,150 +17,44 @@ from __future__ import annotations
 import json
 import logging
 import shlex
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 import pytest
 import trio
-from azure.cosmos import PartitionKey
 from azure.cosmos.exceptions import CosmosHttpResponseError
 
 from app.settings import Settings
 from app.store.cosmos import CosmosStore
-from app.store.cosmos_connect import CosmosAccount, CosmosTimeouts
 from app.store.cosmos_indexing import LISTING_INDEX
-from tests.store import test_store_sqlite as shared
-from tests.store.test_cosmos_entra import FakeCredential
-from tests.store.test_store_sqlite import BASE, make_doc
+from tests.support.cosmos_containers import (
+    CONTAINER,
+    DEFAULT_POLICY,
+    GUARD,
+    admin_account,
+    container_properties,
+    made_elsewhere,
+    open_store,
+    refused_store,
+    set_policy,
+)
 from tests.support.cosmos_server import CosmosServer, unique_database
-
-GUARD = 20
-CONTAINER = "AI_Conversations"
-#: What the local server (like Cosmos DB) gives a container created without a policy.
-DEFAULT_POLICY = {
-    "indexingMode": "consistent",
-    "automatic": True,
-    "includedPaths": [{"path": "/*"}],
-    "excludedPaths": [{"path": '/"_etag"/?'}],
-}
-REFUSE_REPLACE = f"PUT:/colls/{CONTAINER}"
-
-# The store interface's listing behaviours, held again against a store on the fallback queries.
-test_recent_pages_newest_first_without_gaps_or_duplicates = (
-    shared.test_recent_pages_newest_first_without_gaps_or_duplicates
-)
-test_recent_last_page_has_no_token_when_rows_divide_evenly = (
-    shared.test_recent_last_page_has_no_token_when_rows_divide_evenly
-)
-test_recent_by_customer = shared.test_recent_by_customer
-test_export_range_is_half_open_oldest_first_and_spans_pages = (
-    shared.test_export_range_is_half_open_oldest_first_and_spans_pages
-)
-test_export_stops_early_and_rejects_naive_bounds = (
-    shared.test_export_stops_early_and_rejects_naive_bounds
-)
-test_bad_continuation_token_is_a_clear_value_error = (
-    shared.test_bad_continuation_token_is_a_clear_value_error
-)
-
-
-async def admin_account(server: CosmosServer, database: str) -> CosmosAccount:
-    """A keyed client of ``database``, as the deployment that made the container had."""
-    settings = Settings(**server.settings(database))
-    connect = partial(CosmosAccount.connect, settings, None, CosmosTimeouts())
-    return await trio.to_thread.run_sync(connect)
-
-
-async def made_elsewhere(
-    server: CosmosServer,
-    database: str,
-    docs: Iterable[dict[str, Any]] = (),
-    *,
-    default_ttl: int | None = None,
-) -> None:
-    """``AI_Conversations`` created without an indexing policy, holding ``docs``."""
-    account = await admin_account(server, database)
-
-    def make() -> None:
-        db = account.client.create_database_if_not_exists(database)
-        container = db.create_container(
-            CONTAINER, PartitionKey("/customer_id"), default_ttl=default_ttl
-        )
-        for doc in docs:
-            container.upsert_item(doc)
-
-    try:
-        with trio.fail_after(GUARD):
-            await trio.to_thread.run_sync(make)
-    finally:
-        await trio.to_thread.run_sync(account.close)
-
-
-async def container_properties(server: CosmosServer, database: str) -> dict[str, Any]:
-    account = await admin_account(server, database)
-    try:
-        container = account.client.get_database_client(database).get_container_client(CONTAINER)
-        with trio.fail_after(GUARD):
-            properties: dict[str, Any] = await trio.to_thread.run_sync(container.read)
-            return properties
-    finally:
-        await trio.to_thread.run_sync(account.close)
-
-
-async def set_policy(server: CosmosServer, database: str, policy: dict[str, Any]) -> None:
-    """Replace the container's indexing policy, as an operator (or another deployment) would."""
-    account = await admin_account(server, database)
-    try:
-        db = account.client.get_database_client(database)
-        replace = partial(
-            db.replace_container, CONTAINER, PartitionKey("/customer_id"), indexing_policy=policy
-        )
-        with trio.fail_after(GUARD):
-            await trio.to_thread.run_sync(replace)
-    finally:
-        await trio.to_thread.run_sync(account.close)
-
-
-async def open_store(settings: Settings, **kwargs: Any) -> CosmosStore:
-    with trio.fail_after(GUARD):
-        return await CosmosStore.open(settings, **kwargs)
-
-
-async def refused_store(server: CosmosServer, database: str) -> CosmosStore:
-    """A keyed store whose replace of the container is refused (403), as on an account with
-    ``disableKeyBasedMetadataWriteAccess``."""
-    await trio.to_thread.run_sync(server.fail, 1, 403, REFUSE_REPLACE)
-    try:
-        return await open_store(Settings(**server.settings(database)))
-    finally:
-        await trio.to_thread.run_sync(server.fail, 0, 0)
-
-
-@pytest.fixture
-async def store(cosmos_server: CosmosServer) -> AsyncIterator[CosmosStore]:
-    """For the shared listing tests: a store on the fallback queries."""
-    database = unique_database()
-    await made_elsewhere(cosmos_server, database)
-    fallback = await refused_store(cosmos_server, database)
-    try:
-        assert fallback.indexing.listing_queries == "fallback"
-        yield fallback
-    finally:
-        with trio.move_on_after(GUARD, shield=True):
-            await fallback.aclose()
+from tests.support.credentials import FakeCredential
+from tests.support.documents import BASE, make_document
 
 
 def tied_docs() -> list[dict[str, Any]]:
     """Documents as the original deployment wrote them, with ties on session_start."""
     docs = [
-        make_doc(f"cust-{n % 3}", f"ai_conv_{n:02d}", BASE + timedelta(minutes=n)) for n in range(7)
+        make_document(f"cust-{n % 3}", f"ai_conv_{n:02d}", BASE + timedelta(minutes=n))
+        for n in range(7)
     ]
     docs += [
-        make_doc(f"cust-{n}", f"ai_conv_tie_{n}", BASE + timedelta(minutes=3)) for n in range(4)
+        make_document(f"cust-{n}", f"ai_conv_tie_{n}", BASE + timedelta(minutes=3))
+        for n in range(4)
     ]
-    docs.append(make_doc("cust-9", "ai_conv_tie_1", BASE + timedelta(minutes=3)))
+    docs.append(make_document("cust-9", "ai_conv_tie_1", BASE + timedelta(minutes=3)))
     return docs
 
 
@@ -195,7 +89,7 @@ async def test_a_default_policy_container_refuses_the_listing_query_as_cosmos_do
     cosmos_server: CosmosServer,
 ) -> None:
     database = unique_database()
-    await made_elsewhere(cosmos_server, database, [make_doc("c", "ai_conv_1", BASE)])
+    await made_elsewhere(cosmos_server, database, [make_document("c", "ai_conv_1", BASE)])
     properties = await container_properties(cosmos_server, database)
     assert properties["indexingPolicy"] == DEFAULT_POLICY
     account = await admin_account(cosmos_server, database)

@@ -34,6 +34,8 @@ from app.store import (
     document_key,
 )
 from app.store.recorder import BACKOFF_INITIAL, BACKOFF_JITTER, BACKOFF_MAX
+from app.tracker import Sender
+from tests.support.documents import conversation, make_document
 
 SAVE_TIMEOUT = 10.0
 GUARD = 10  # real seconds, for the tests on the real clock
@@ -102,18 +104,15 @@ class FakeStore:
 
 
 def make_doc(session: str, n_messages: int = 2, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": f"ai_conv_{session}_1714564800",
-        "conversation_id": session,
-        "customer_id": "cust-1",
-        "session_start": "2024-05-01T12:00:00+00:00",
-        "session_end": "2024-05-01T12:05:00+00:00",
-        "disconnect_reason": "user_hangup",
-        "messages": [{"role": "user", "content": f"m{i}"} for i in range(n_messages)],
-        "metadata": {},
-        "schema_version": 1,
-        **extra,
-    }
+    """The document of call ``session`` (customer ``cust-1``): ``n_messages`` lines, turn about."""
+    senders: tuple[Sender, Sender] = ("user", "assistant")
+    said = [(senders[i % 2], f"m{i}") for i in range(n_messages)]
+    if not said:
+        # The builder makes no document for a call without messages; a checkpoint taken before
+        # anything was said (which recovery must skip) is written by hand from a real one.
+        empty = make_document("cust-1", session_id=session)
+        return {**empty, "messages": [], **extra}
+    return make_document("cust-1", session_id=session, record=conversation(said), **extra)
 
 
 async def settle() -> None:

@@ -13,19 +13,17 @@ import pytest
 
 from app.store import InvalidDocumentError, Spool
 from app.store.spool import safe_name
+from tests.support.documents import make_document
 
 
 def make_doc(
     doc_id: str = "ai_conv_s1_1", customer_id: str = "cust-1", **extra: Any
 ) -> dict[str, Any]:
-    return {
-        "id": doc_id,
-        "customer_id": customer_id,
-        "conversation_id": "s1",
-        "session_start": "2024-05-01T12:00:00+00:00",
-        "messages": [{"role": "user", "content": "hi"}],
-        **extra,
-    }
+    """A document of the relay's shape with the id and customer the spool names its files by.
+
+    Tests that replace ``messages`` or ``metadata`` with placeholders do so on purpose: the spool
+    keeps any JSON document as it is, and must refuse what is not JSON."""
+    return make_document(customer_id, doc_id, session_id="s1", **extra)
 
 
 def files_in(directory: Path) -> list[str]:

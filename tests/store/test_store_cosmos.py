@@ -1,8 +1,8 @@
 """CosmosStore against the local Cosmos DB server (tests/support/cosmos_server.py).
 
-The behaviours the store interface promises are the SQLite store's tests, run again here against
-a Cosmos store (the ``store`` fixture below replaces SQLite's).  Then what only Cosmos has: the
-container it provisions, request charges, the queries it sends, throttling and server errors.
+What only Cosmos has: the container it provisions, request charges, the queries it sends and their
+partition keys, throttling, server errors and the ids it refuses.  The behaviours every store
+promises are test_store_contract.py, run against Cosmos too.
 """
 
 from __future__ import annotations
@@ -23,31 +23,10 @@ from app.store.cosmos import CosmosStore
 from app.store.cosmos_connect import CosmosTimeouts, NotProvisionedError
 from app.store.cosmos_schema import INDEXING_POLICY
 from app.store.factory import open_store
-from tests.store import test_store_sqlite as shared
-from tests.store.test_store_sqlite import BASE, make_doc
 from tests.support.cosmos_server import CosmosServer
+from tests.support.documents import BASE, make_document
 
 GUARD = 20  # seconds any test here may take: a local server, so this is generous
-
-# The store interface's behaviours, exactly as the SQLite store is held to them.
-test_overwrite_false_inserts_only_if_absent = shared.test_overwrite_false_inserts_only_if_absent
-test_recent_pages_newest_first_without_gaps_or_duplicates = (
-    shared.test_recent_pages_newest_first_without_gaps_or_duplicates
-)
-test_recent_last_page_has_no_token_when_rows_divide_evenly = (
-    shared.test_recent_last_page_has_no_token_when_rows_divide_evenly
-)
-test_recent_by_customer = shared.test_recent_by_customer
-test_export_range_is_half_open_oldest_first_and_spans_pages = (
-    shared.test_export_range_is_half_open_oldest_first_and_spans_pages
-)
-test_export_stops_early_and_rejects_naive_bounds = (
-    shared.test_export_stops_early_and_rejects_naive_bounds
-)
-test_bad_continuation_token_is_a_clear_value_error = (
-    shared.test_bad_continuation_token_is_a_clear_value_error
-)
-test_invalid_documents_are_rejected = shared.test_invalid_documents_are_rejected
 
 
 def settings_for(server: CosmosServer, **overrides: Any) -> Settings:
@@ -99,7 +78,7 @@ async def test_factory_opens_a_cosmos_store_that_provisions_its_container(
 
 async def test_opening_twice_reuses_the_container(cosmos_server: CosmosServer) -> None:
     settings = settings_for(cosmos_server)
-    doc = make_doc("c", "ai_conv_s_1", BASE)
+    doc = make_document("c", "ai_conv_s_1", BASE)
     first = await opened(settings)
     try:
         with trio.fail_after(GUARD):
@@ -117,8 +96,8 @@ async def test_opening_twice_reuses_the_container(cosmos_server: CosmosServer) -
 async def test_save_is_an_upsert_that_reports_its_request_charge(
     store: CosmosStore, cosmos_server: CosmosServer
 ) -> None:
-    first = make_doc("cust-1", "ai_conv_s1_1", BASE)
-    second = make_doc("cust-1", "ai_conv_s1_1", BASE, disconnect_reason="client_gone")
+    first = make_document("cust-1", "ai_conv_s1_1", BASE)
+    second = make_document("cust-1", "ai_conv_s1_1", BASE, disconnect_reason="client_gone")
     with trio.fail_after(GUARD):
         outcome = await store.save(first)
         assert outcome.request_charge == 1.0  # the local server charges 1 RU for everything
@@ -140,7 +119,8 @@ async def test_reads_by_customer_stay_in_the_partition_and_the_rest_cross_it(
 ) -> None:
     with trio.fail_after(GUARD):
         for n in range(3):
-            await store.save(make_doc(f"cust-{n}", f"ai_conv_{n}", BASE + timedelta(minutes=n)))
+            start = BASE + timedelta(minutes=n)
+            await store.save(make_document(f"cust-{n}", f"ai_conv_{n}", start))
         assert await store.count() == 3
         mine = await store.recent(limit=10, customer_id="cust-1")
         everyone = await store.recent(limit=10)
@@ -160,7 +140,7 @@ async def test_throttled_saves_are_retried_by_the_sdk(
     server = private_cosmos_server
     timeouts = CosmosTimeouts(throttle_retries=3, throttle_max_wait=5)
     store = await opened(settings_for(server), timeouts=timeouts)
-    doc = make_doc("c", "ai_conv_throttled", BASE)
+    doc = make_document("c", "ai_conv_throttled", BASE)
     try:
         await trio.to_thread.run_sync(server.fail, 2, 429)
         with trio.fail_after(GUARD):
@@ -171,7 +151,7 @@ async def test_throttled_saves_are_retried_by_the_sdk(
         # Throttled beyond the retries allowed: the save fails as "not now", to be spooled.
         await trio.to_thread.run_sync(server.fail, 100, 429)
         with trio.fail_after(GUARD), pytest.raises(StoreError, match="429"):
-            await store.save(make_doc("c", "ai_conv_never", BASE))
+            await store.save(make_document("c", "ai_conv_never", BASE))
     finally:
         await trio.to_thread.run_sync(server.fail, 0, 0)
         await store.aclose()
@@ -188,14 +168,14 @@ async def test_server_errors_are_store_errors_and_bad_requests_are_invalid_docum
         await trio.to_thread.run_sync(server.fail, 1000, 503)
         with trio.fail_after(GUARD):
             with pytest.raises(StoreError, match="503"):
-                await store.save(make_doc("c", "ai_conv_503", BASE))
+                await store.save(make_document("c", "ai_conv_503", BASE))
             with pytest.raises(StoreError, match="503"):
                 await store.count()
         await trio.to_thread.run_sync(server.fail, 1, 400)
         with trio.fail_after(GUARD), pytest.raises(InvalidDocumentError, match="400"):
-            await store.save(make_doc("c", "ai_conv_400", BASE))
+            await store.save(make_document("c", "ai_conv_400", BASE))
         with trio.fail_after(GUARD):
-            await store.save(make_doc("c", "ai_conv_ok", BASE))
+            await store.save(make_document("c", "ai_conv_ok", BASE))
             assert [d["id"] for d in (await store.recent(limit=5)).items] == ["ai_conv_ok"]
     finally:
         await trio.to_thread.run_sync(server.fail, 0, 0)
@@ -206,7 +186,7 @@ async def test_ids_cosmos_refuses_are_invalid_documents(store: CosmosStore) -> N
     with trio.fail_after(GUARD):
         for bad in ("a/b", "a\\b", "a?b", "a#b", "x" * 256):
             with pytest.raises(InvalidDocumentError, match="not a valid Cosmos DB id"):
-                await store.save(make_doc("c", bad, BASE))
+                await store.save(make_document("c", bad, BASE))
         assert await store.count() == 0
 
 
@@ -232,7 +212,7 @@ async def test_closed_store_raises_store_error_and_aclose_is_idempotent(
         with pytest.raises(StoreError, match="closed"):
             await store.ping()
         with pytest.raises(StoreError, match="closed"):
-            await store.save(make_doc("c", "x", BASE))
+            await store.save(make_document("c", "x", BASE))
 
 
 async def test_a_container_with_another_partition_key_is_reported(
@@ -252,7 +232,7 @@ async def test_a_container_with_another_partition_key_is_reported(
     try:
         assert "partitioned by /session_id" in caplog.text
         with trio.fail_after(GUARD), pytest.raises(NotProvisionedError, match="/customer_id"):
-            await store.save(make_doc("c", "ai_conv_x", BASE))
+            await store.save(make_document("c", "ai_conv_x", BASE))
     finally:
         await store.aclose()
 

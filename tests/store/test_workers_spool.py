@@ -10,24 +10,31 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
+from app.document import DisconnectReason
 from app.store.spool import Spool
 from app.store.spool_slots import LOCK_FILE, SpoolSlot, claim_slot, own_spool, slot_root
+from app.tracker import Sender
+from tests.support.documents import conversation, make_document
 
 
 def a_document(session: str) -> dict[str, Any]:
-    return {
-        "id": f"ai_conv_{session}_1",
-        "customer_id": "alice",
-        "session_start": "2026-11-30T00:00:00+00:00",
-        "messages": [{"sender": "user", "message": f"hello from {session}"}],
-        "disconnect_reason": "server_crash",
-    }
+    """The document of a call of ``session`` that its process did not live to save."""
+    said: list[tuple[Sender, str]] = [("user", f"hello from {session}")]
+    return make_document(
+        "alice",
+        f"ai_conv_{session}_1",
+        datetime(2026, 11, 30, tzinfo=UTC),
+        session_id=session,
+        record=conversation(said),
+        reason=DisconnectReason.SERVER_CRASH,
+    )
 
 
 @contextmanager

@@ -154,7 +154,10 @@ def run_against(docs: list[dict[str, Any]], rng: random.Random) -> tuple[Any, li
 
 
 def random_docs(rng: random.Random, count: int) -> list[dict[str, Any]]:
-    """Documents with many ties: few distinct starts, ids shared between customers."""
+    """Documents with many ties: few distinct starts, ids shared between customers.
+
+    Only the three listing keys, by hand: the fallback listing reads nothing else, and the
+    in-memory query runner answers with these rows as Cosmos DB answers a key projection."""
     starts = [f"2026-11-25T10:00:0{n}+00:00" for n in range(4)]
     docs = {
         (f"c{rng.randrange(3)}", f"ai_conv_{rng.randrange(count)}"): rng.choice(starts)
@@ -206,6 +209,7 @@ async def test_fallback_pages_are_the_total_order_whatever_the_order_of_ties(see
 
 
 async def test_a_full_page_reads_the_tie_group_it_cut_and_stops_at_need() -> None:
+    # Listing keys only (see random_docs); the last start is in another spelling of UTC.
     docs = [
         {"customer_id": "c", "id": f"ai_conv_{n}", "session_start": "2026-11-25T10:00:00+00:00"}
         for n in range(5)
