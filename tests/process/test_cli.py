@@ -191,7 +191,7 @@ def test_export_draws_a_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
 
 def _read_terminal(fd: int) -> str:
     """Everything written to the terminal until the process closes it (EIO), within a bound."""
-    chunks = []
+    chunks: list[bytes] = []
     deadline = time.monotonic() + COMMAND_TIMEOUT
     with selectors.DefaultSelector() as selector:
         selector.register(fd, selectors.EVENT_READ)

@@ -44,7 +44,8 @@ def recent_docs() -> list[dict[str, Any]]:
 
 
 def average_duration(docs: list[dict[str, Any]]) -> float:
-    return round(sum(d["duration_seconds"] for d in docs) / len(docs), 3)
+    total: float = sum(d["duration_seconds"] for d in docs)
+    return round(total / len(docs), 3)
 
 
 async def get_json(api: httpx.AsyncClient, path: str, **params: Any) -> Any:

@@ -150,16 +150,18 @@ class RecordingProtocol:
         self.events.append(event)
 
 
-def tcp_server(stream: trio.SocketStream) -> RelayTCPServer:
+def tcp_server(stream: trio.SocketStream) -> tuple[RelayTCPServer, RecordingProtocol]:
+    """A server on ``stream`` whose protocol is a recording stand-in."""
     server = RelayTCPServer(None, Config(), None, None, stream)
-    server.protocol = RecordingProtocol()
-    return server
+    protocol = RecordingProtocol()
+    server.protocol = protocol  # type: ignore[assignment]  # duck-typed: only handle() is called
+    return server, protocol
 
 
 async def test_tcp_server_never_interleaves_two_frames() -> None:
     first, second = os.urandom(LARGE), os.urandom(4096)
     async with connected_pair() as (client, server_side):
-        server = tcp_server(server_side)
+        server, protocol = tcp_server(server_side)
         assert isinstance(server.stream, ReadinessSocketStream)
         with trio.fail_after(IO_TIMEOUT):
             async with trio.open_nursery() as nursery:
@@ -168,12 +170,12 @@ async def test_tcp_server_never_interleaves_two_frames() -> None:
                 nursery.start_soon(server.protocol_send, RawData(second))
                 received = await read_exactly(client, len(first) + len(second))
         assert received == first + second
-        assert server.protocol.events == []
+        assert protocol.events == []
 
 
 async def test_tcp_server_send_is_cancellable_before_it_sends() -> None:
     async with connected_pair() as (client, server_side):
-        server = tcp_server(server_side)
+        server, _ = tcp_server(server_side)
         with trio.CancelScope() as scope:
             scope.cancel()
             await server.protocol_send(RawData(b"never"))
@@ -185,10 +187,10 @@ async def test_tcp_server_send_is_cancellable_before_it_sends() -> None:
 
 async def test_tcp_server_reports_a_closed_stream_to_the_protocol() -> None:
     async with connected_pair() as (_, server_side):
-        server = tcp_server(server_side)
+        server, protocol = tcp_server(server_side)
         await server.stream.aclose()
         await server.protocol_send(RawData(b"x"))
-        assert [type(e) for e in server.protocol.events] == [Closed]
+        assert [type(e) for e in protocol.events] == [Closed]
 
 
 async def test_websocket_client_delivers_large_and_small_messages_in_order() -> None:

@@ -124,13 +124,14 @@ async def test_malformed_frames_get_errors_and_the_call_goes_on(
 ) -> None:
     async with running_relay(relay_settings(tmp_path, **store_backend)) as relay:
         async with connect(relay) as client:
-            for frame, code in [
+            frames: list[tuple[str | bytes, str]] = [
                 ("{not json", "invalid_json"),
                 (b"\x00\x01binary", "binary_not_supported"),
                 ('["an", "array"]', "invalid_event"),
                 ('{"type": 7}', "invalid_event"),
                 ("[" * 200_000, "invalid_json"),  # nested deeper than any parser's stack
-            ]:
+            ]
+            for frame, code in frames:
                 await client.ws.send_message(frame)
                 error = (await client.receive_until("error"))[-1]
                 assert error["error"]["code"] == code

@@ -114,7 +114,7 @@ async def test_a_watcher_that_stops_reading_never_holds_the_call_up(tmp_path: Pa
                 # The call goes on, every frame in a bounded round trip, while the watcher's
                 # socket and then its buffer fill up, until the hub lets it go.
                 backlog = []
-                while_stuck = []
+                while_stuck: list[float] = []
                 while call.feed.watchers and len(while_stuck) < MAX_FRAMES_TO_OVERFLOW:
                     while_stuck.append(await round_trip(client, LONG_TEXT))
                     backlog.append(call.feed.backlog)

@@ -148,7 +148,9 @@ def run_against(docs: list[dict[str, Any]], rng: random.Random) -> tuple[Any, li
             rows = [d for d in rows if d["session_start"] != start]
         rng.shuffle(rows)
         rows.sort(key=lambda d: d["session_start"], reverse=newest_first)  # stable: ties random
-        return rows[: params["@n"]]
+        need = params["@n"]
+        assert isinstance(need, int)
+        return rows[:need]
 
     return run, sent
 

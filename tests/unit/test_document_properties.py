@@ -28,7 +28,7 @@ from app.document import (
     fit_item_limit,
 )
 from app.redaction import KINDS
-from app.tracker import ConversationRecord, Message
+from app.tracker import ConversationRecord, Message, Sender
 
 PROPERTY_SETTINGS = settings(
     max_examples=100,
@@ -134,7 +134,8 @@ message_texts = (
 
 @st.composite
 def messages(draw: st.DrawFn) -> Message:
-    sender = draw(st.sampled_from(["user", "assistant"]))
+    senders: list[Sender] = ["user", "assistant"]
+    sender = draw(st.sampled_from(senders))
     interrupted = sender == "assistant" and draw(st.booleans())
     return Message(sender=sender, message=draw(message_texts), interrupted=interrupted)
 

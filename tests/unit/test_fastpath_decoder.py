@@ -15,7 +15,8 @@ TEXT = '{"type":"response.output_audio_transcript.delta","delta":"Grüße, 東�
 # Each sequence: the frames of one message as the frame decoder delivers them.
 SEQUENCES = {
     "whole text": [Frame(Opcode.TEXT, TEXT, True, True)],
-    "whole text, bytearray": [Frame(Opcode.TEXT, bytearray(TEXT), True, True)],
+    # wsproto declares bytes but its frame decoder hands out bytearrays: the decoder takes both.
+    "whole text, bytearray": [Frame(Opcode.TEXT, bytearray(TEXT), True, True)],  # type: ignore[arg-type]
     "empty text": [Frame(Opcode.TEXT, b"", True, True)],
     "fragmented, split inside a character": [
         Frame(Opcode.TEXT, TEXT[:62], True, False),

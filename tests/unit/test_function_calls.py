@@ -108,14 +108,14 @@ def test_no_response_create_while_another_response_is_active() -> None:
 
 
 def test_private_events() -> None:
-    private = [
+    private: list[dict[str, Any]] = [
         {"type": "response.function_call_arguments.delta"},
         {"type": "response.function_call_arguments.done"},
         {"type": "response.output_item.added", "item": {"type": "function_call"}},
         {"type": "conversation.item.added", "item": {"type": "function_call_output"}},
         {"type": "conversation.item.created", "item": {"type": "function_call"}},
     ]
-    public = [
+    public: list[dict[str, Any]] = [
         {"type": "response.output_item.added", "item": {"type": "message"}},
         {"type": "conversation.item.added", "item": {"type": "message", "role": "user"}},
         {"type": "response.done", "response": {}},

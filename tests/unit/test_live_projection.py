@@ -57,7 +57,7 @@ def test_beta_names_and_text_responses_count_too() -> None:
 
 def test_typed_user_messages_come_from_the_client_event() -> None:
     projection = CallProjection()
-    create = {
+    create: dict[str, Any] = {
         "type": "conversation.item.create",
         "item": {
             "type": "message",

@@ -20,7 +20,8 @@ class CountingStore:
 
     async def export(self, **_: Any) -> AsyncGenerator[dict[str, Any], None]:
         self.exports += 1
-        for doc in ():
+        nothing: tuple[dict[str, Any], ...] = ()
+        for doc in nothing:
             yield doc
 
 

@@ -10,7 +10,7 @@ things happened.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,7 +20,7 @@ import trio.testing
 
 from app.agents.catalog import AgentCatalog, parse_catalog
 from app.browser import BrowserSocket
-from app.call import Call, CallLimits
+from app.call import Call, CallLimits, SaveOutcome
 from app.dialect import Dialect
 from app.session_config import SessionSettings
 from app.tool_runner import TOOL_QUEUE, TOOL_WORKERS
@@ -69,13 +69,13 @@ def catalog() -> AgentCatalog:
 
 @attrs.define
 class FakeRecorder:
-    documents: list[dict[str, Any]] = attrs.field(factory=list)
+    documents: list[Mapping[str, Any]] = attrs.field(factory=list)
 
-    async def save(self, doc: dict[str, Any]) -> str:
+    async def save(self, doc: Mapping[str, Any]) -> SaveOutcome:
         self.documents.append(doc)
         return "stored"
 
-    async def checkpoint(self, session_id: str, doc: dict[str, Any]) -> None:
+    async def checkpoint(self, session_id: str, doc: Mapping[str, Any]) -> None:
         pass
 
     async def discard_checkpoint(self, session_id: str) -> None:
@@ -138,7 +138,7 @@ class Harness:
     call: Call
     model: ScriptedModel
     browser_in: trio.MemorySendChannel[dict[str, Any]]
-    browser_out: trio.MemoryReceiveChannel[dict[str, Any]]
+    browser_out: trio.MemoryReceiveChannel[MutableMapping[str, Any]]
     recorder: FakeRecorder
     upstream: ScriptedUpstream
 
@@ -161,7 +161,7 @@ async def scripted_call() -> AsyncIterator[Harness]:
     to_model, model_inbox = trio.open_memory_channel[str](100)
     model_outbox, from_model = trio.open_memory_channel[str](100)
     browser_in, receive = trio.open_memory_channel[dict[str, Any]](100)
-    send, browser_out = trio.open_memory_channel[dict[str, Any]](100)
+    send, browser_out = trio.open_memory_channel[MutableMapping[str, Any]](100)
     recorder = FakeRecorder()
     upstream = ScriptedUpstream(to_model, from_model)
     call = Call(
@@ -225,7 +225,7 @@ async def test_a_slow_tool_does_not_delay_audio(autojump_clock: trio.abc.Clock) 
         await response(h.model, "r1", ("c1", "slow_tool", "{}"))
         for _ in range(5):
             await h.model.to_relay.send(AUDIO_DELTA)
-        seen = []
+        seen: list[float] = []
         while len(seen) < 5:
             event = await h.browser_receives()
             if event["type"] == "response.output_audio.delta":

@@ -16,8 +16,8 @@ from app.dialect import BETA_NAMES, GA_NAMES, Dialect
 from app.document import DisconnectReason, build_document
 from app.tracker import ConversationRecord, ConversationTracker, Message
 from app.tracker._items import cut_at_word_boundary
-from tests.support.paths import REPO_ROOT
-from tests.support.recorded import DATA_DIR, load, replay, replayed
+from tests.support.paths import DATA_DIR, REPO_ROOT
+from tests.support.recorded import load, replay, replayed
 
 
 def user(text: str, interrupted: bool = False) -> Message:

@@ -34,7 +34,8 @@ from app.dialect import BETA_NAMES, GA_NAMES, Dialect
 from app.document import DisconnectReason, build_document
 from app.handoff import HANDOFF_PREFIX
 from app.tracker import ConversationRecord, ConversationTracker
-from tests.support.recorded import DATA_DIR, RecordedEvent, load
+from tests.support.paths import DATA_DIR
+from tests.support.recorded import RecordedEvent, load
 from tests.unit.test_document_properties import check_document
 
 PROPERTY_SETTINGS = settings(
@@ -48,7 +49,8 @@ PROPERTY_SETTINGS = settings(
 RECORDINGS = {path.name: load(path) for path in sorted(DATA_DIR.glob("*.jsonl"))}
 
 #: One step of a stream: what the relay calls, with what, and when.
-Step = tuple[Literal["client", "upstream", "audio", "handoff"], Any, float]
+StepKind = Literal["client", "upstream", "audio", "handoff"]
+Step = tuple[StepKind, Any, float]
 
 # -- values a peer may send -------------------------------------------------------------------
 
@@ -110,7 +112,7 @@ FIELDS = [
 
 def _other_dialect(event: dict[str, Any]) -> dict[str, Any]:
     kind = event.get("type")
-    renamed = GA_TO_BETA.get(kind) or BETA_TO_GA.get(kind)  # type: ignore[arg-type]
+    renamed = GA_TO_BETA.get(kind) or BETA_TO_GA.get(kind)
     return event if renamed is None else event | {"type": renamed}
 
 
@@ -225,7 +227,8 @@ def made_up_steps(draw: st.DrawFn) -> list[Step]:
     for _ in range(draw(st.integers(0, 40))):
         clock += draw(st.floats(0.0, 3.0))
         at = draw(times) if draw(st.integers(0, 19)) == 0 else clock
-        kind = draw(st.sampled_from(["client", "upstream", "upstream", "audio", "handoff"]))
+        kinds: list[StepKind] = ["client", "upstream", "upstream", "audio", "handoff"]
+        kind = draw(st.sampled_from(kinds))
         if kind == "audio":
             steps.append((kind, (draw(ids), draw(st.integers(0, 200_000))), at))
         elif kind == "handoff":
