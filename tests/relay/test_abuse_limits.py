@@ -15,8 +15,7 @@ import trio
 import trio_websocket
 
 from app.rate_limit import WINDOW, FrameRateLimit
-from tests.relay.test_admin import expect_refusal
-from tests.support.harness import IO_TIMEOUT, connect, relay_settings, running_relay
+from tests.support.harness import IO_TIMEOUT, connect, expect_refusal, relay_settings, running_relay
 
 FRAME = json.dumps(
     {"type": "input_audio_buffer.append", "audio": base64.b64encode(bytes(960)).decode()}

@@ -9,7 +9,13 @@ from pathlib import Path
 import httpx
 import jwt
 
-from tests.support.harness import IO_TIMEOUT, connect, http_upgrade, relay_settings, running_relay
+from tests.support.harness import (
+    IO_TIMEOUT,
+    connect,
+    expect_refusal,
+    relay_settings,
+    running_relay,
+)
 
 TOKEN = "admin-secret"
 
@@ -122,13 +128,6 @@ async def test_health_readiness_and_metrics(tmp_path: Path) -> None:
             draining = await api.get("/readyz")
             assert draining.status_code == 503
             assert draining.json()["reason"] == "draining"
-
-
-async def expect_refusal(port: int, resource: str, status: int, **headers: str) -> str:
-    """Attempt a call that must be refused; the refusal's body (a one-line reason)."""
-    answer = await http_upgrade(port, resource, **headers)
-    assert answer.status == status, answer
-    return answer.body.decode()
 
 
 async def test_max_calls_refuses_with_503(tmp_path: Path) -> None:

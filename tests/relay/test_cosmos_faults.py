@@ -11,7 +11,6 @@ answers again, so the tests poll its pending count with a bounded deadline.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -26,19 +25,10 @@ from app.store.cosmos_connect import CosmosTimeouts
 from tests.support.cosmos_server import CosmosServer
 from tests.support.documents import BASE, make_document
 from tests.support.harness import connect, relay_settings, running_relay
+from tests.support.polling import eventually
 
-FLUSH_DEADLINE = 30.0  # the flusher's backoff after a few failures is 1 + 2 + 4 + 8 s
 SAVE_TIMEOUT = 1.0
 MARGIN = 2.0
-
-
-async def eventually(predicate: Callable[[], bool], deadline: float = FLUSH_DEADLINE) -> None:
-    """Return once ``predicate()`` holds; fail after ``deadline`` seconds."""
-    with trio.fail_after(deadline):
-        # Polled: the flusher retries on its own backoff schedule, whose outcome depends on
-        # when the other process answers again; the recorder offers no event for it.
-        while not predicate():  # noqa: ASYNC110
-            await trio.sleep(0.05)
 
 
 @attrs.define(eq=False)

@@ -11,9 +11,9 @@ import trio
 
 from app.call import Call
 from app.live.hub import WATCHER_BUFFER
-from tests.relay.test_redaction_call import RAW, REDACTED, SAID
 from tests.support.harness import IO_TIMEOUT, RunningRelay, connect, relay_settings, running_relay
 from tests.support.live import TOKEN, EventStream, StreamEnded, event_stream
+from tests.support.pii import RAW, REDACTED, SAID
 
 #: Bound on the frames it may take a stuck watcher to fill its socket and then its buffer (each
 #: frame makes one transcript line of ``LONG_TEXT``; it takes about 70).

@@ -19,7 +19,7 @@ import trio
 from app.store.recorder import DurableRecorder
 from app.store.sqlite import SQLiteStore
 from app.upstream import Upstream, UpstreamConnector
-from tests.relay.test_durability import GatedStore, factory_for
+from tests.support.gated_store import GatedStore, factory_for
 from tests.support.harness import (
     IO_TIMEOUT,
     DelegatingConnector,
@@ -28,15 +28,7 @@ from tests.support.harness import (
     relay_settings,
     running_relay,
 )
-
-CARD = "4111 1111 1111 1111"
-EMAIL = "john.smith@example.com"
-PHONE = "+44 20 7946 0958"
-SAID = f"My card is {CARD}, my e-mail is {EMAIL} and my number is {PHONE}."
-REDACTED = "My card is [card], my e-mail is [email] and my number is [phone]."
-COUNTS = {"card": 1, "email": 1, "phone": 1, "iban": 0}
-# Every form in which a raw value could reach a file.
-RAW = (CARD, CARD.replace(" ", ""), EMAIL, PHONE, PHONE.replace(" ", ""), "7946")
+from tests.support.pii import CARD, COUNTS, EMAIL, PHONE, RAW, REDACTED, SAID
 
 
 @attrs.define(eq=False)

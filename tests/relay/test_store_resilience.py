@@ -17,9 +17,9 @@ import httpx
 import trio
 import trustme
 
-from tests.relay.test_cosmos_faults import eventually
 from tests.support.cosmos_server import EMULATOR_KEY, CosmosServer
 from tests.support.harness import IO_TIMEOUT, connect, relay_settings, running_relay
+from tests.support.polling import eventually
 
 #: The opener's backoff starts at 1 s and doubles: a short outage is over within a few tries.
 RECONNECT_DEADLINE = 40.0

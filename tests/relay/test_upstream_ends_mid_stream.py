@@ -17,8 +17,8 @@ import pytest
 import trio
 import trio_websocket
 
-from tests.relay.test_upstream_failures import GREETING, events_for_one_turn, simulator, upstream
 from tests.support.harness import Client, connect, relay_settings, running_relay
+from tests.support.upstreams import GREETING, events_for_one_turn, simulator, upstream
 
 CALLS = 10
 FRAME = json.dumps(

@@ -258,3 +258,10 @@ async def http_upgrade(port: int, resource: str, **headers: str) -> UpgradeAnswe
                     break
                 body += chunk
     return UpgradeAnswer(int(status_line.split()[1]), answer_headers, body)
+
+
+async def expect_refusal(port: int, resource: str, status: int, **headers: str) -> str:
+    """Attempt a call that must be refused; the refusal's body (a one-line reason)."""
+    answer = await http_upgrade(port, resource, **headers)
+    assert answer.status == status, answer
+    return answer.body.decode()

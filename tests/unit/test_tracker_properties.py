@@ -34,9 +34,9 @@ from app.dialect import BETA_NAMES, GA_NAMES, Dialect
 from app.document import DisconnectReason, build_document
 from app.handoff import HANDOFF_PREFIX
 from app.tracker import ConversationRecord, ConversationTracker
+from tests.support.document_checks import check_document
 from tests.support.paths import DATA_DIR
 from tests.support.recorded import RecordedEvent, load
-from tests.unit.test_document_properties import check_document
 
 PROPERTY_SETTINGS = settings(
     max_examples=120,
