@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.process.test_process import call, wait_exit
-from tests.process.test_workers import Workers, eventually, get_json, relay_workers
+from tests.support.app_process import call, wait_exit
 from tests.support.cosmos_server import CosmosServer
+from tests.support.workers import Workers, eventually, get_json, relay_workers
 
 pytestmark = pytest.mark.slow
 CALLS = {"first": ["ann", "bea", "cy"], "second": ["dee", "ed"]}

@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from app.logging_setup import SessionFilter, current_session
-from tests.process.test_process import START_TIMEOUT, call, wait_exit
+from tests.support.app_process import START_TIMEOUT, call, wait_exit
 
 pytestmark = pytest.mark.slow
 
