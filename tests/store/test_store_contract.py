@@ -19,12 +19,13 @@ from typing import Any
 import pytest
 import trio
 
+from app.document import DisconnectReason
 from app.settings import Settings
 from app.store import ConversationStore, InvalidDocumentError, SQLiteStore
 from app.store.cosmos import CosmosStore
 from tests.support.cosmos_containers import made_elsewhere, refused_store
 from tests.support.cosmos_server import CosmosServer, unique_database
-from tests.support.documents import BASE, make_document
+from tests.support.documents import BASE, EXCHANGE, conversation, make_document
 
 GUARD = 20  # seconds any test here may take: local files or a local server, so this is generous
 
@@ -96,13 +97,15 @@ def keys_of(docs: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
 
 async def test_overwrite_false_inserts_only_if_absent(store: ConversationStore) -> None:
     with trio.fail_after(GUARD):
-        complete = make_document("c", "ai_conv_s_1", BASE, messages=[{"n": 1}, {"n": 2}])
-        partial = make_document("c", "ai_conv_s_1", BASE, disconnect_reason="server_crash")
+        # The final document of a call, then a checkpoint of it recovered after a crash.
+        longer = conversation([*EXCHANGE, ("user", "thanks"), ("assistant", "Goodbye!")])
+        complete = make_document("c", "ai_conv_s_1", BASE, record=longer)
+        partial = make_document("c", "ai_conv_s_1", BASE, reason=DisconnectReason.SERVER_CRASH)
         await store.save(complete)
         await store.save(partial, overwrite=False)
         assert await store.get("c", "ai_conv_s_1") == complete
 
-        fresh = make_document("c", "ai_conv_s_2", BASE, disconnect_reason="server_crash")
+        fresh = make_document("c", "ai_conv_s_2", BASE, reason=DisconnectReason.SERVER_CRASH)
         await store.save(fresh, overwrite=False)
         assert await store.get("c", "ai_conv_s_2") == fresh
         assert await store.count() == 2
