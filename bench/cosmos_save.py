@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.settings import Settings
 from app.store.cosmos import CosmosStore
 from bench.timing import hang_up_to_stored, summary, timed_batches
-from tests.cosmos_server import CosmosServer
-from tests.harness import relay_settings, running_relay
+from tests.support.cosmos_server import CosmosServer
+from tests.support.harness import relay_settings, running_relay
 
 TURN = "I ordered a blue kettle last week and it still has not arrived, can you check it?"
 

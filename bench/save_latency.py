@@ -20,7 +20,7 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.timing import hang_up_to_stored, summary, timed_batches
-from tests.harness import relay_settings, running_relay
+from tests.support.harness import relay_settings, running_relay
 
 
 async def measure(calls: int, concurrent: int) -> list[float]:

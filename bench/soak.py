@@ -3,7 +3,8 @@
     .venv/bin/python bench/soak.py [--calls 100] [--minutes 10] [--sample-seconds 60]
 
 Runs ``python -m app`` (built-in simulator, SQLite in a temporary directory) and, in this process,
-one set of trio tasks holding ``--calls`` trio-websocket connections (tests/fleet.py).  Each call
+one set of trio tasks holding ``--calls`` trio-websocket connections
+(tests/support/fleet.py).  Each call
 says a typed line, then streams a 20 ms PCM16 frame every 20 ms: a second of tone (which the
 simulator hears as speech: a turn, a transcript, a spoken reply) every ten seconds, silence
 otherwise, and reads everything the relay sends.  Every ``--sample-seconds`` it prints the relay's
@@ -34,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.store.sqlite import SQLiteStore
 from bench.relay_bench import cpu_seconds
-from tests.fleet import AudioPattern, Caller, Countdown, open_call
-from tests.relay_process import RelayProcess, relay_process
+from tests.support.fleet import AudioPattern, Caller, Countdown, open_call
+from tests.support.relay_process import RelayProcess, relay_process
 
 #: A second of speech (50 frames) every ten seconds (500 frames).
 SPEECH = AudioPattern(cycle_frames=500, speech_frames=50)

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from tests.harness import RunningRelay, connect
+from tests.support.harness import RunningRelay, connect
 
 
 def summary(latencies: list[float]) -> str:

@@ -29,9 +29,9 @@ import trio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.harness import Client  # noqa: E402
-from tests.test_process import call  # noqa: E402
-from tests.test_workers import connection_owner  # noqa: E402
+from tests.support.app_process import call  # noqa: E402
+from tests.support.harness import Client  # noqa: E402
+from tests.support.workers import connection_owner  # noqa: E402
 
 STARTED = re.compile(r"Started worker \d+ \(pid (\d+)\)")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.cosmos_server import CosmosServer
+from tests.support.cosmos_server import CosmosServer
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,18 @@
+"""Polling with a bounded deadline, for state that offers no event to wait on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import trio
+
+FLUSH_DEADLINE = 30.0  # the flusher's backoff after a few failures is 1 + 2 + 4 + 8 s
+
+
+async def eventually(predicate: Callable[[], bool], deadline: float = FLUSH_DEADLINE) -> None:
+    """Return once ``predicate()`` holds; fail after ``deadline`` seconds."""
+    with trio.fail_after(deadline):
+        # Polled: the flusher retries on its own backoff schedule, whose outcome depends on
+        # when the other process answers again; the recorder offers no event for it.
+        while not predicate():  # noqa: ASYNC110
+            await trio.sleep(0.05)
