@@ -19,8 +19,8 @@ bound) and checks sizes itself; if hypercorn's bound is still hit, the disconnec
 code 1009 so the call ends as ``protocol_error``.
 
 The adaptation replaces the `WSStream` name in hypercorn's HTTP/1.1 and HTTP/2 protocol modules.
-It is pinned to hypercorn 0.18.0 (pyproject.toml); `tests/test_hypercorn_adapter.py` fails loudly
-if the methods adapted here change underneath.
+It is pinned to hypercorn 0.18.0 (pyproject.toml); `tests/unit/test_hypercorn_adapter.py` fails
+loudly if the methods adapted here change underneath.
 """
 
 from __future__ import annotations

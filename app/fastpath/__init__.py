@@ -1,7 +1,8 @@
 """Narrow adaptations of the network stack for the per-frame hot path (see docs/upstream/).
 
 Each module replaces one piece of trio, hypercorn, trio-websocket or wsproto that the relay's
-profile showed per frame, keeps its contract, and is pinned by tests/test_fastpath_fingerprints.py.
+profile showed per frame, keeps its contract, and is pinned by
+tests/unit/test_fastpath_fingerprints.py.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ lock (an acquire that yields to the scheduler), opens a shielded cancel scope, a
   frame is never cut by a cancellation.  A contended lock takes hypercorn's own path.
 
 Installed by `app.hypercorn_adapter.install` (replacing the name in ``hypercorn.trio.run``);
-pinned with hypercorn (pyproject.toml) and guarded by ``tests/test_fastpath_fingerprints.py``.
+pinned with hypercorn (pyproject.toml) and guarded by ``tests/unit/test_fastpath_fingerprints.py``.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ import trio.testing
 
 from app.agents.catalog import AgentCatalog, parse_catalog
 from app.browser import BrowserSocket
-from app.call import Call, CallLimits, SaveOutcome
+from app.call import Call
+from app.call_settings import CallLimits, SaveOutcome
 from app.dialect import Dialect
 from app.session_config import SessionSettings
 from app.tool_runner import TOOL_QUEUE, TOOL_WORKERS

@@ -10,9 +10,9 @@ Two kinds of rule:
   forbidden target through imports that run when it is imported (module level).  Imports inside
   functions are allowed there: that is how the CLI loads the server only when it serves.
 
-Imports under ``if TYPE_CHECKING:`` never run and are skipped by both.  See tests/import_graph.py
-for how an import is read (parent packages count: importing ``app.store.base`` runs
-``app/store/__init__.py``).
+Imports under ``if TYPE_CHECKING:`` never run and are skipped by both.  See
+tests/support/import_graph.py for how an import is read (parent packages count: importing
+``app.store.base`` runs ``app/store/__init__.py``).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.import_graph import Import, ImportGraph, Violation, top_level, within
+from tests.support.import_graph import Import, ImportGraph, Violation, top_level, within
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Modules (or whole packages) with no I/O: events or values in, values out; the caller does
 #: the I/O and passes the time.  A module listed here may import only others listed here.
