@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -15,4 +15,12 @@ async def eventually(predicate: Callable[[], bool], deadline: float = FLUSH_DEAD
         # Polled: the flusher retries on its own backoff schedule, whose outcome depends on
         # when the other process answers again; the recorder offers no event for it.
         while not predicate():  # noqa: ASYNC110
+            await trio.sleep(0.05)
+
+
+async def eventually_async(check: Callable[[], Awaitable[bool]], deadline: float) -> None:
+    """Poll the coroutine ``check`` until it holds; fail after ``deadline`` seconds.  For state
+    of other processes (an HTTP answer, a file), which has no event this process could wait on."""
+    with trio.fail_after(deadline):
+        while not await check():  # noqa: ASYNC110 - another process: no event to wait on
             await trio.sleep(0.05)

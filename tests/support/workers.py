@@ -23,11 +23,11 @@ from tests.support.app_process import (
     call,
 )
 from tests.support.harness import IO_TIMEOUT, Client
+from tests.support.polling import eventually_async
 
 WORKERS = 2
 # More calls than this and all of them still on one worker: odds of 2**-15 with two workers.
 MAX_CALLS_TO_SPREAD = 16
-POLL = 0.05
 _STARTED = re.compile(r"Started worker (\d+) \(pid (\d+)\)")
 
 
@@ -180,8 +180,5 @@ def checkpoints(data_dir: Path) -> int:
 async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
     """Poll ``check`` until it holds, within ``START_TIMEOUT``: other processes' state has no
     event this process could wait on."""
-    with trio.fail_after(START_TIMEOUT):
-        while True:
-            if await check():
-                return
-            await trio.sleep(POLL)
+    await eventually_async(check, START_TIMEOUT)
+
