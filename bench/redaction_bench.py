@@ -17,6 +17,7 @@ import sys
 import timeit
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -86,7 +87,7 @@ def main() -> int:
     print(f"redact() per message, {args.repeat} runs of {args.number} calls")
     print(f"{'message':<40} {'median µs':>10} {'best µs':>10}")
     for name, text in MESSAGES.items():
-        median, best = per_call_us(lambda text=text: redact(text), args.repeat, args.number)
+        median, best = per_call_us(partial(redact, text), args.repeat, args.number)
         print(f"{name:<40} {median:>10.1f} {best:>10.1f}")
 
     record = conversation(200)

@@ -34,7 +34,7 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.store.sqlite import SQLiteStore
-from bench.relay_bench import cpu_seconds
+from bench.procstat import cpu_seconds
 from tests.support.fleet import AudioPattern, Caller, Countdown, open_call
 from tests.support.relay_process import RelayProcess, relay_process
 
@@ -62,7 +62,7 @@ class Sample:
         rss = re.search(r"VmRSS:\s+(\d+) kB", status)
         if rss is None:
             raise RuntimeError(f"no VmRSS in /proc/{pid}/status")
-        return cls(at, int(rss[1]), len(os.listdir(f"/proc/{pid}/fd")), cpu_seconds(pid))
+        return cls(at, int(rss[1]), len(os.listdir(f"/proc/{pid}/fd")), cpu_seconds([pid]))
 
     def line(self, label: str, previous: Sample | None, frames: int) -> str:
         cpu = ""
