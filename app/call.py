@@ -50,6 +50,7 @@ from app.client_loop import ClientLoop, UpstreamGate
 from app.close_codes import CLOSE_FOR_REASON
 from app.document import DisconnectReason, build_document, document_id
 from app.frame_policy import FramePolicy
+from app.function_calls import Action
 from app.live.hub import CallFeed, LiveHub
 from app.logging_setup import current_session
 from app.session_config import SessionSettings
@@ -243,7 +244,7 @@ class Call:
             await self.tools.submit(action)
         return view
 
-    async def _perform(self, action: Any) -> None:
+    async def _perform(self, action: Action) -> None:
         await self.agent.perform(action, self._gate.send)
 
     # -- the logging-shutdown task -----------------------------------------------------------------
