@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -52,18 +52,27 @@ class RelayProcess:
         return line
 
 
-@asynccontextmanager
-async def relay_process(data_dir: Path, **env: str) -> AsyncIterator[RelayProcess]:
+def relay_environment(
+    data_dir: Path, env: Mapping[str, str] | None = None, *, cosmos: bool = False
+) -> dict[str, str]:
+    """The environment of a relay under test: any free port, its own data directory, the
+    built-in simulator, SQLite unless ``cosmos`` keeps the caller's ``COSMOSDB_ENDPOINT``."""
     environ = {
         **os.environ,
         "PORT": "0",
         "DATA_DIR": str(data_dir),
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
-        **env,
     }
     environ.pop("REALTIME_UPSTREAM_URL", None)
-    environ.pop("COSMOSDB_ENDPOINT", None)
+    if not cosmos:
+        environ.pop("COSMOSDB_ENDPOINT", None)
+    environ.update(env or {})
+    return environ
+
+
+async def open_relay(environ: dict[str, str]) -> RelayProcess:
+    """Start ``python -m app`` in a session of its own (so a test can signal its group)."""
     process = await trio.lowlevel.open_process(
         [sys.executable, "-m", "app"],
         env=environ,
@@ -71,9 +80,15 @@ async def relay_process(data_dir: Path, **env: str) -> AsyncIterator[RelayProces
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    assert process.stdout is not None
+    return RelayProcess(process, 0, [], process.stdout)
+
+
+@asynccontextmanager
+async def relay_process(data_dir: Path, **env: str) -> AsyncIterator[RelayProcess]:
+    relay = await open_relay(relay_environment(data_dir, env))
+    process = relay.process
     try:
-        assert process.stdout is not None
-        relay = RelayProcess(process, 0, [], process.stdout)
         listening = await relay.wait_for_line("relay listening on http://")
         relay.port = int(listening.rsplit(":", 1)[1])
         yield relay

@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -21,6 +19,8 @@ from tests.support.app_process import (
     START_TIMEOUT,
     RelayProcess,
     call,
+    open_relay,
+    relay_environment,
 )
 from tests.support.harness import IO_TIMEOUT, Client
 from tests.support.polling import eventually_async
@@ -58,30 +58,15 @@ async def relay_workers(
 
     Without ``cosmos`` the relay uses SQLite under ``data_dir`` whatever this environment says.
     """
-    environ = {
-        **os.environ,
-        "PORT": "0",
-        "DATA_DIR": str(data_dir),
-        "LOG_LEVEL": "INFO",
-        "PYTHONUNBUFFERED": "1",
+    defaults = {
         "WORKERS": str(WORKERS),
         # The supervisor's metrics directory: a supervisor killed by a test leaves it here.
         "TMPDIR": str(data_dir),
     }
-    environ.pop("REALTIME_UPSTREAM_URL", None)
-    if not cosmos:
-        environ.pop("COSMOSDB_ENDPOINT", None)
-    environ.update(env or {})
-    process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "app"],
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    environ = relay_environment(data_dir, {**defaults, **(env or {})}, cosmos=cosmos)
+    relay = await open_relay(environ)
+    process = relay.process
     try:
-        assert process.stdout is not None
-        relay = RelayProcess(process, 0, [], process.stdout)
         workers = Workers(relay, {})
         for _ in range(int(environ["WORKERS"])):
             listening = await relay.wait_for_line("relay listening on http://")

@@ -12,10 +12,11 @@ from typing import Any
 import attrs
 import pytest
 
-from app.dialect import BETA_NAMES, GA_NAMES, Dialect
+from app.dialect import Dialect
 from app.document import DisconnectReason, build_document
 from app.tracker import ConversationRecord, ConversationTracker, Message
 from app.tracker._items import cut_at_word_boundary
+from tests.support.event_types import TRACKED_EVENT_TYPES
 from tests.support.paths import DATA_DIR, REPO_ROOT
 from tests.support.recorded import load, replay, replayed
 
@@ -505,22 +506,7 @@ JUNK: list[Any] = [
     None, True, False, 0, -1, 3, 2**70, 10**400, 0.5, -2.5, float("nan"), float("inf"),
     "", "a1", "item_A1", "transfer_to_", [], [None], {}, {"type": 3}, ("t",), b"bytes",
 ]  # fmt: skip
-EVENT_TYPES = sorted(
-    {name for names in (GA_NAMES, BETA_NAMES) for name in attrs.astuple(names) if name}
-    | {
-        "input_audio_buffer.committed",
-        "input_audio_buffer.speech_started",
-        "conversation.item.input_audio_transcription.completed",
-        "conversation.item.truncated",
-        "conversation.item.truncate",
-        "conversation.item.create",
-        "response.output_item.added",
-        "response.output_item.done",
-        "response.function_call_arguments.done",
-        "response.done",
-        "no.such.event",
-    }
-)
+EVENT_TYPES = TRACKED_EVENT_TYPES
 KEYS = [
     "item_id", "previous_item_id", "delta", "transcript", "text", "content_index",
     "audio_end_ms", "name", "call_id", "arguments", "item",

@@ -35,6 +35,7 @@ from app.document import DisconnectReason, build_document
 from app.handoff import HANDOFF_PREFIX
 from app.tracker import ConversationRecord, ConversationTracker
 from tests.support.document_checks import check_document
+from tests.support.event_types import TRACKED_EVENT_TYPES
 from tests.support.paths import DATA_DIR
 from tests.support.recorded import RecordedEvent, load
 
@@ -85,22 +86,7 @@ GA_TO_BETA = {
     if getattr(BETA_NAMES, name) is not None
 }
 BETA_TO_GA = {beta: ga for ga, beta in GA_TO_BETA.items()}
-EVENT_TYPES = sorted(
-    {getattr(names, name) for names in (GA_NAMES, BETA_NAMES) for name in _NAME_FIELDS} - {None}
-    | {
-        "input_audio_buffer.committed",
-        "input_audio_buffer.speech_started",
-        "conversation.item.input_audio_transcription.completed",
-        "conversation.item.truncated",
-        "conversation.item.truncate",
-        "conversation.item.create",
-        "response.output_item.added",
-        "response.output_item.done",
-        "response.function_call_arguments.done",
-        "response.done",
-        "session.created",
-    }
-)
+EVENT_TYPES = TRACKED_EVENT_TYPES
 ITEM_IDS = ["u1", "u2", "a1", "a2", "f1"]
 FIELDS = [
     "item_id", "previous_item_id", "delta", "transcript", "text", "content_index",
