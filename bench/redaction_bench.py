@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/redaction_bench.py [--repeat 7] [--number 2000]
 
-Times `app.redaction.redact` on transcript messages of typical lengths, with and without
+Times `app.record.redaction.redact` on transcript messages of typical lengths, with and without
 something to redact, and `build_document` on a 200-message conversation with redaction off and
 on.  Prints the median and the best of ``--repeat`` runs of ``--number`` calls each, in µs per
 message (or ms per document).  Redaction never runs on the audio path: only when a document is
@@ -22,9 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.document import DisconnectReason, build_document
-from app.redaction import redact
-from app.tracker import ConversationRecord, Message
+from app.record.document import build_document
+from app.record.redaction import redact
+from app.record.tracker import ConversationRecord, Message
+from app.rules.reasons import DisconnectReason
 
 MESSAGES = {
     "short, no digits (30 chars)": "Yes, that's right, thank you.",

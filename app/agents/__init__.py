@@ -8,6 +8,6 @@ from app.agents.catalog import (
     CatalogError,
     load_catalog,
 )
-from app.handoff import HANDOFF_PREFIX
+from app.rules.handoff import HANDOFF_PREFIX
 
 __all__ = ["HANDOFF_PREFIX", "Agent", "AgentCatalog", "CatalogError", "load_catalog"]

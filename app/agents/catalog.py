@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from app.handoff import HANDOFF_PREFIX, requested_agent
+from app.rules.handoff import HANDOFF_PREFIX, requested_agent
 from app.tools.registry import ToolRegistry
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")

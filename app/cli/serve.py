@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from app.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-    from app.workers import WorkerRole
+    from app.process.worker_role import WorkerRole
 
 HELP = "serve calls on HOST:PORT until SIGTERM or SIGINT (the default)"
 
@@ -26,8 +26,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     if settings.workers > 1:
-        from app.logging_setup import configure_logging
-        from app.workers import run_workers
+        from app.process.logging_setup import configure_logging
+        from app.process.workers import run_workers
 
         configure_logging(settings)
         return run_workers(settings)  # the supervisor: each worker runs serve_worker
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def serve_worker(worker: WorkerRole) -> int:
-    """One worker process of the ``WORKERS`` supervisor (``python -m app.worker``)."""
+    """One worker process of the ``WORKERS`` supervisor (``python -m app.process.worker``)."""
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
@@ -51,9 +51,9 @@ def serve_relay(settings: Settings, worker: WorkerRole | None = None) -> int:
 
     import trio
 
-    from app.application import create_app
-    from app.logging_setup import configure_logging
-    from app.server import serve, tune_garbage_collector
+    from app.process.logging_setup import configure_logging
+    from app.process.server import serve, tune_garbage_collector
+    from app.web.application import create_app
 
     configure_logging(settings)
     app = create_app(settings)

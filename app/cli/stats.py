@@ -1,6 +1,6 @@
 """``python -m app stats``: the call figures of the last days, as tables or as JSON.
 
-The figures are the admin API's (`app.analytics.CallStats`, one streaming pass over the
+The figures are the admin API's (`app.web.analytics.CallStats`, one streaming pass over the
 window): calls per day, average duration, interruption rate, disconnect reasons, the most used
 tools and the agents that answered.
 """
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from app.analytics import CallStats
+    from app.web.analytics import CallStats
 
 HELP = "calls per day, durations, interruptions, disconnect reasons, tools and agents"
 #: A year: the pass reads every document of the window, so it is bounded.
@@ -73,7 +73,7 @@ def bounded_int(name: str, low: int, high: int) -> Any:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from app.analytics import collect_stats
+    from app.web.analytics import collect_stats
 
     settings = load_settings()
     result: list[CallStats] = []

@@ -2,7 +2,7 @@
 
 Each module replaces one piece of trio, hypercorn, trio-websocket or wsproto that the relay's
 profile showed per frame, keeps its contract, and is pinned by
-tests/unit/test_fastpath_fingerprints.py.
+tests/unit/fastpath/test_fastpath_fingerprints.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from app.fastpath import hypercorn_server, wsproto_decoder
 def install() -> None:
     """Install the adapters that work by replacing a name in a library module.  Idempotent.
 
-    (The socket stream and the upstream connection class are used directly by app.upstream.)
+    (The socket stream and the upstream connection class are used directly by app.model.upstream.)
     """
     hypercorn_server.install()
     wsproto_decoder.install()

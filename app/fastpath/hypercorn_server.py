@@ -14,8 +14,10 @@ lock (an acquire that yields to the scheduler), opens a shielded cancel scope, a
   everything, the rest is sent under the lock in a shielded scope, as hypercorn does, so a
   frame is never cut by a cancellation.  A contended lock takes hypercorn's own path.
 
-Installed by `app.hypercorn_adapter.install` (replacing the name in ``hypercorn.trio.run``);
-pinned with hypercorn (pyproject.toml) and guarded by ``tests/unit/test_fastpath_fingerprints.py``.
+Installed by `app.fastpath.hypercorn_adapter.install` (replacing the name in
+``hypercorn.trio.run``);
+pinned with hypercorn (pyproject.toml) and guarded by
+``tests/unit/fastpath/test_fastpath_fingerprints.py``.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ connected TCP socket on Linux:
 Everything else (``send_eof``, ``aclose``, socket options) is delegated to a real
 `trio.SocketStream`, which also applies trio's socket defaults (TCP_NODELAY, TCP_NOTSENT_LOWAT).
 It reaches the standard-library socket through trio's private ``_sock`` attribute;
-``tests/unit/test_fastpath_fingerprints.py`` fails if that or the replaced trio code changes.
+``tests/unit/fastpath/test_fastpath_fingerprints.py`` fails if that or the replaced trio code
+changes.
 """
 
 from __future__ import annotations

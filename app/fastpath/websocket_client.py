@@ -13,7 +13,8 @@ Its reader also hands each whole message to the call without the channel's extra
 (`app.fastpath.handoff`).
 
 `wrap_client_stream` is trio-websocket's function of that name building this class instead.
-Pinned with trio-websocket (pyproject.toml); ``tests/unit/test_fastpath_fingerprints.py`` fails if
+Pinned with trio-websocket (pyproject.toml); ``tests/unit/fastpath/test_fastpath_fingerprints.py``
+fails if
 the replaced code changes.
 """
 

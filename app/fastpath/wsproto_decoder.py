@@ -10,7 +10,7 @@ the connection with 1007 (INVALID_FRAME_PAYLOAD_DATA), as wsproto does.
 
 Installed by replacing the `MessageDecoder` name in ``wsproto.frame_protocol`` (read when each
 `FrameProtocol` is built), so hypercorn's server side and trio-websocket's client side both use
-it.  Guarded by ``tests/unit/test_fastpath_fingerprints.py``.
+it.  Guarded by ``tests/unit/fastpath/test_fastpath_fingerprints.py``.
 """
 
 from __future__ import annotations

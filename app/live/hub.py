@@ -35,7 +35,7 @@ from app.live.projection import (
     identity,
     snapshot_lines,
 )
-from app.tracker import ConversationRecord
+from app.record.tracker import ConversationRecord
 
 #: Updates buffered per watcher before it counts as stuck and is dropped.
 WATCHER_BUFFER = 64

@@ -2,7 +2,7 @@
 
 The call feeds the same parsed control events it gives the tracker (never audio deltas); the
 projection answers with board updates: transcript lines as they complete, interruptions, and
-the call's state (listening / the agent speaking / a tool running).  Like `app.tracker` it
+the call's state (listening / the agent speaking / a tool running).  Like `app.record.tracker` it
 imports no trio or quart, so it is tested by replaying event sequences.
 
 Two levels of work, so that an unwatched call costs next to nothing:
@@ -38,9 +38,9 @@ from typing import Any, Literal
 
 import attrs
 
-from app.dialect import BETA_NAMES, GA_NAMES
-from app.handoff import requested_agent
-from app.tracker import ConversationRecord
+from app.record.tracker import ConversationRecord
+from app.rules.dialect import BETA_NAMES, GA_NAMES
+from app.rules.handoff import requested_agent
 
 State = Literal["listening", "speaking", "tool"]
 LineKind = Literal["user", "assistant", "tool", "handoff", "note"]

@@ -11,7 +11,7 @@ Modules, by role: :mod:`.session` (the peer logic), :mod:`.responses` (streaming
 :mod:`.options` (fault switches), :mod:`.server` (websocket server).
 """
 
-from app.dialect import Dialect, names
+from app.rules.dialect import Dialect, names
 from app.simulator.faults import SimulatedClose
 from app.simulator.options import SimulatorOptions
 from app.simulator.server import serve

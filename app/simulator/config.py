@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Final
 
-from app.dialect import Dialect
+from app.rules.dialect import Dialect
 
 #: Keys only beta understands; a GA server rejects them.
 _BETA_ONLY: Final = frozenset(

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 import attrs
 
-from app.dialect import Dialect, EventNames, names
+from app.rules.dialect import Dialect, EventNames, names
 
 ERROR_INVALID_REQUEST: Final = "invalid_request_error"
 ERROR_SERVER: Final = "server_error"

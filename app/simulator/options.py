@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 import attrs
 
-from app.dialect import Dialect
+from app.rules.dialect import Dialect
 
 # A bare flag (``?echo``) switches it on.
 _TRUE = frozenset({"1", "true", "yes", "on", ""})

@@ -18,7 +18,7 @@ from typing import Any, Final
 import attrs
 import trio
 
-from app.dialect import Dialect
+from app.rules.dialect import Dialect
 from app.simulator import audio
 from app.simulator.agent import Plan, SpokenReply, ToolCall
 from app.simulator.conversation import Conversation, Item

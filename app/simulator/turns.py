@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import trio
 
-from app.dialect import Dialect
+from app.rules.dialect import Dialect
 from app.simulator import agent, audio, config, script
 from app.simulator.client_events import InvalidEvent
 from app.simulator.conversation import Conversation, Item

@@ -31,7 +31,7 @@ from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 from azure.cosmos.exceptions import CosmosHttpResponseError
 from urllib3.exceptions import InsecureRequestWarning
 
-from app.azure_credential import CredentialFactory, default_credential
+from app.model.azure_credential import CredentialFactory, default_credential
 from app.settings import Settings
 from app.store.base import StoreError, StoreUnusableError
 from app.store.cosmos_errors import (

@@ -27,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from app.document import FORBIDDEN_ID_CHARACTERS
+from app.record.document import FORBIDDEN_ID_CHARACTERS
 from app.store.base import InvalidDocumentError, document_key
 from app.store.paging import SortKey, TokenCodec, iso_bound
 

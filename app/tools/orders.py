@@ -1,4 +1,5 @@
-"""The demo's order lookup over a small dataset shipped in the package (app/data/orders.json)."""
+"""The demo's order lookup over a small dataset shipped in the package
+(app/tools/data/orders.json)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from app.tools.registry import Tool, ToolError
 
 @cache
 def _orders() -> dict[str, dict[str, Any]]:
-    text = resources.files("app").joinpath("data/orders.json").read_text(encoding="utf-8")
+    text = resources.files("app.tools").joinpath("data/orders.json").read_text(encoding="utf-8")
     orders: dict[str, dict[str, Any]] = json.loads(text)
     return orders
 

@@ -1,7 +1,7 @@
 """Server-side tools: async Python functions the model may call, described by JSON schemas.
 
 A tool is registered once, by name, with the schema the model sees.  The relay runs it as a task
-in the call's nursery (see `app.agent_runtime`), so a slow tool never stalls the audio; the
+in the call's nursery (see `app.call.agent_runtime`), so a slow tool never stalls the audio; the
 registry itself only describes and dispatches.
 """
 

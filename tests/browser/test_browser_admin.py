@@ -16,7 +16,7 @@ import httpx
 import trio
 from playwright.sync_api import expect
 
-from app.admin_api import CallStats, StatsCache
+from app.web.admin_api import CallStats, StatsCache
 from tests.support.browser import (
     PageProblems,
     chromium,

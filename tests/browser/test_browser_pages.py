@@ -8,11 +8,11 @@ from pathlib import Path
 
 import httpx
 
-from app.web import content_security_policy
+from app.web.routes import content_security_policy
 from tests.support.harness import IO_TIMEOUT, relay_settings, running_relay
 from tests.support.paths import REPO_ROOT
 
-STATIC = REPO_ROOT / "app" / "static"
+STATIC = REPO_ROOT / "app" / "web" / "static"
 
 
 async def test_pages_and_modules_carry_the_security_headers(tmp_path: Path) -> None:

@@ -12,12 +12,12 @@ import subprocess
 import pytest
 import trio
 
-from app.frames import is_plain_audio_append
+from app.rules.frames import is_plain_audio_append
 from tests.support.paths import REPO_ROOT
 
 ROOT = REPO_ROOT
 JS_TESTS = sorted((ROOT / "tests" / "js").glob("*.test.mjs"))
-PCM_MODULE = ROOT / "app" / "static" / "js" / "pcm.mjs"
+PCM_MODULE = ROOT / "app" / "web" / "static" / "js" / "pcm.mjs"
 NODE_TIMEOUT = 60.0
 
 
@@ -66,7 +66,7 @@ async def test_the_pages_audio_frames_take_the_relays_fast_path() -> None:
 async def test_every_page_module_parses() -> None:
     """A syntax error in a module only the browser loads (a worklet, the admin page) fails
     here with its line, not as a blank page."""
-    modules = sorted((ROOT / "app" / "static" / "js").glob("*.mjs"))
+    modules = sorted((ROOT / "app" / "web" / "static" / "js").glob("*.mjs"))
     assert len(modules) >= 10
     for module in modules:
         result = await run_node("--check", str(module))

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { EventParser } from "../../app/static/js/events.mjs";
+import { EventParser } from "../../app/web/static/js/events.mjs";
 
 test("events split across chunks come out whole", () => {
   const parser = new EventParser();

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { PlaybackQueue } from "../../app/static/js/jitter.mjs";
+import { PlaybackQueue } from "../../app/web/static/js/jitter.mjs";
 
 const QUANTUM = 128;
 

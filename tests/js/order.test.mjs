@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ConversationOrder } from "../../app/static/js/order.mjs";
+import { ConversationOrder } from "../../app/web/static/js/order.mjs";
 
 test("items follow their previous item, whatever order they were announced in", () => {
   const order = new ConversationOrder();

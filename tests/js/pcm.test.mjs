@@ -14,7 +14,7 @@ import {
   meterLevel,
   pcm16DurationMs,
   pcm16ToFloat,
-} from "../../app/static/js/pcm.mjs";
+} from "../../app/web/static/js/pcm.mjs";
 
 function sine(rate, frequency, seconds, amplitude = 0.5) {
   const samples = new Float32Array(Math.round(rate * seconds));

@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { formatDuration, formatPercent, reasonIsProblem, reasonText } from "../../app/static/js/format.mjs";
-import { closeMessage, microphoneMessage, serviceErrorMessage } from "../../app/static/js/messages.mjs";
+import { formatDuration, formatPercent, reasonIsProblem, reasonText } from "../../app/web/static/js/format.mjs";
+import { closeMessage, microphoneMessage, serviceErrorMessage } from "../../app/web/static/js/messages.mjs";
 
 test("hanging up is not a problem, whatever the code", () => {
   assert.deepEqual(closeMessage(1000, { opened: true, byUser: true }), { text: "Call ended.", problem: false });

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import trio
 
-from app.analytics import CallStats
 from app.settings import Settings
+from app.web.analytics import CallStats
 from tests.support.commands import (
     COMMAND_TIMEOUT,
     DATA_SET,

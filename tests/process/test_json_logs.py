@@ -13,14 +13,15 @@ from pathlib import Path
 import pytest
 import trio
 
-from app.logging_setup import SessionFilter, current_session
+from app.call.session_context import current_session
+from app.process.logging_setup import SessionFilter
 from tests.support.app_process import START_TIMEOUT, call, wait_exit
 
 pytestmark = pytest.mark.slow
 
 
 def test_the_session_filter_tags_records_inside_a_call_only() -> None:
-    record = logging.LogRecord("app.call", logging.INFO, __file__, 1, "x", None, None)
+    record = logging.LogRecord("app.call.call", logging.INFO, __file__, 1, "x", None, None)
     SessionFilter().filter(record)
     assert not hasattr(record, "session_id")
     token = current_session.set("abc123")
@@ -74,4 +75,4 @@ async def test_json_log_lines_carry_the_session_id(tmp_path: Path) -> None:
     assert len(call_lines) >= 3  # start, ending, logged, closed
     # Nothing passes the id explicitly: the call's context variable puts it on every line.
     assert all(r.get("session_id") == session for r in call_lines)
-    assert {r["logger"] for r in call_lines} >= {"app.call", "app.store.recorder"}
+    assert {r["logger"] for r in call_lines} >= {"app.call.call", "app.store.recorder"}

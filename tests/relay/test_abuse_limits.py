@@ -14,7 +14,7 @@ import pytest
 import trio
 import trio_websocket
 
-from app.rate_limit import WINDOW, FrameRateLimit
+from app.rules.rate_limit import WINDOW, FrameRateLimit
 from tests.support.harness import IO_TIMEOUT, connect, expect_refusal, relay_settings, running_relay
 
 FRAME = json.dumps(

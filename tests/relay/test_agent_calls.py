@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from app.dialect import Dialect, names
+from app.rules.dialect import Dialect, names
 from app.simulator import SimulatorOptions
 from tests.support.harness import Client, connect, relay_settings, running_relay
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import trio
 
-from app.call import Call
+from app.call.call import Call
 from app.live.hub import WATCHER_BUFFER
 from tests.support.harness import IO_TIMEOUT, RunningRelay, connect, relay_settings, running_relay
 from tests.support.live import TOKEN, EventStream, StreamEnded, event_stream

@@ -16,9 +16,9 @@ import attrs
 import pytest
 import trio
 
+from app.model.upstream import Upstream, UpstreamConnector
 from app.store.recorder import DurableRecorder
 from app.store.sqlite import SQLiteStore
-from app.upstream import Upstream, UpstreamConnector
 from tests.support.gated_store import GatedStore, factory_for
 from tests.support.harness import (
     IO_TIMEOUT,

@@ -20,8 +20,8 @@ import pytest
 import trio
 import trio_websocket
 
-from app.upstream import WebSocketConnector
-from app.upstream_auth import REFRESH_MARGIN, EntraToken, upstream_url_and_auth
+from app.model.upstream import WebSocketConnector
+from app.model.upstream_auth import REFRESH_MARGIN, EntraToken, upstream_url_and_auth
 from tests.support.harness import IO_TIMEOUT, connect, relay_settings, running_relay
 
 

@@ -17,7 +17,7 @@ import trio
 import trio.testing
 import trio_websocket
 
-from app.upstream import Upstream
+from app.model.upstream import Upstream
 from tests.support.harness import (
     Client,
     DelegatingConnector,

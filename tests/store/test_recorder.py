@@ -23,6 +23,7 @@ import pytest
 import trio
 import trio.testing
 
+from app.record.tracker import Sender
 from app.store import (
     DurableRecorder,
     InvalidDocumentError,
@@ -34,7 +35,6 @@ from app.store import (
     document_key,
 )
 from app.store.recorder import BACKOFF_INITIAL, BACKOFF_JITTER, BACKOFF_MAX
-from app.tracker import Sender
 from tests.support.documents import conversation, make_document
 
 SAVE_TIMEOUT = 10.0

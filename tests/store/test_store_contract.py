@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import trio
 
-from app.document import DisconnectReason
+from app.rules.reasons import DisconnectReason
 from app.settings import Settings
 from app.store import ConversationStore, InvalidDocumentError, SQLiteStore
 from app.store.cosmos import CosmosStore

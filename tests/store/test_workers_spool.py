@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import trio
 
-from app.document import DisconnectReason
+from app.record.tracker import Sender
+from app.rules.reasons import DisconnectReason
 from app.store.spool import Spool
 from app.store.spool_slots import LOCK_FILE, SpoolSlot, claim_slot, own_spool, slot_root
-from app.tracker import Sender
 from tests.support.documents import conversation, make_document
 
 

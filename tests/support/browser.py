@@ -28,7 +28,7 @@ import pytest
 import trio
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, expect, sync_playwright
 
-from app.upstream import Upstream
+from app.model.upstream import Upstream
 from tests.support.harness import DelegatingConnector
 from tests.support.paths import REPO_ROOT
 

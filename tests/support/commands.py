@@ -12,10 +12,10 @@ from typing import Any
 import attrs
 import trio
 
-from app.document import DisconnectReason
+from app.record.tracker import Sender
+from app.rules.reasons import DisconnectReason
 from app.settings import Settings
 from app.store.factory import open_store
-from app.tracker import Sender
 from tests.support import documents
 from tests.support.documents import make_document
 

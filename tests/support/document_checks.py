@@ -8,16 +8,16 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.document import (
+from app.record.document import (
     DOCUMENT_BUDGET_BYTES,
     MAX_MESSAGE_CHARS,
     SCHEMA_VERSION,
     TRUNCATION_REASON,
-    DisconnectReason,
     document_id,
     encoded_size,
 )
-from app.redaction import KINDS
+from app.record.redaction import KINDS
+from app.rules.reasons import DisconnectReason
 
 DOCUMENT_KEYS = {
     "id", "conversation_id", "customer_id", "agent_type", "session_start", "session_end",

@@ -1,6 +1,6 @@
 """Conversation documents for tests, built the way the relay builds them.
 
-:func:`make_document` runs :func:`app.document.build_document` on a small
+:func:`make_document` runs :func:`app.record.document.build_document` on a small
 :class:`ConversationRecord`, so a test's document has every field a real one has (ids, times,
 metadata, redaction counts) and follows the builder when its shape changes.  Tests about
 malformed or foreign documents write their dicts by hand instead, and say so.
@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.document import DisconnectReason, build_document
-from app.tracker import ConversationRecord, Message, Sender
+from app.record.document import build_document
+from app.record.tracker import ConversationRecord, Message, Sender
+from app.rules.reasons import DisconnectReason
 
 #: The start of the calls tests make, unless they say otherwise.
 BASE = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from app.dialect import BETA_NAMES, GA_NAMES
+from app.rules.dialect import BETA_NAMES, GA_NAMES
 
 __all__ = ["TRACKED_EVENT_TYPES"]
 

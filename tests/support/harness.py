@@ -20,16 +20,16 @@ import attrs
 import trio
 import trio_websocket
 
-from app.application import RelayApp, create_app
-from app.dialect import Dialect
-from app.relay import Relay, StoreFactory, make_connector
-from app.server import serve_until
+from app.admission.relay import Relay, StoreFactory, make_connector
+from app.model.simulator_upstream import SimulatorConnector
+from app.model.upstream import Upstream, UpstreamConnector
+from app.process.server import serve_until
+from app.rules.dialect import Dialect
 from app.settings import Settings
 from app.simulator import SimulatorOptions
-from app.simulator_upstream import SimulatorConnector
 from app.store.base import ConversationStore
 from app.store.factory import open_store
-from app.upstream import Upstream, UpstreamConnector
+from app.web.application import RelayApp, create_app
 
 IO_TIMEOUT = 10.0
 

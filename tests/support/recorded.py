@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 import attrs
 
-from app.dialect import Dialect
-from app.tracker import ConversationTracker
+from app.record.tracker import ConversationTracker
+from app.rules.dialect import Dialect
 from tests.support.paths import DATA_DIR
 
 

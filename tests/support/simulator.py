@@ -15,7 +15,7 @@ import attrs
 import trio
 import trio.testing
 
-from app.dialect import Dialect
+from app.rules.dialect import Dialect
 from app.simulator import SimulatedClose, SimulatorOptions, run_session
 from app.simulator import audio as sim_audio
 

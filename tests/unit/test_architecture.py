@@ -5,7 +5,7 @@ Two kinds of rule:
 * **Pure modules** (the tracker, the document builder, redaction, the frame policy...) must not
   reach, through ANY import of theirs or of the app modules they import -- module level or
   inside a function -- an I/O library (`IO_LIBRARIES`) or an app module that is not pure itself.
-  A failure prints the chain, e.g. ``app.document -> app.x -> trio``.
+  A failure prints the chain, e.g. ``app.record.document -> app.x -> trio``.
 * **Arrows** between the layers: a module under ``source`` must not reach a module under a
   forbidden target through imports that run when it is imported (module level).  Imports inside
   functions are allowed there: that is how the CLI loads the server only when it serves.
@@ -27,29 +27,20 @@ from tests.support.import_graph import Import, ImportGraph, Violation, top_level
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: Modules (or whole packages) with no I/O: events or values in, values out; the caller does
-#: the I/O and passes the time.  A module listed here may import only others listed here.
+#: Packages with no I/O: events or values in, values out; the caller does the I/O and passes the
+#: time.  A module in a pure package (or listed in `PURE_MODULES`) may import only pure ones, so a
+#: new module is covered by where it is put.
+PURE_PACKAGES = ("app.rules", "app.record")
+#: Pure modules in packages that also do I/O.
 PURE_MODULES = (
-    "app.tracker",
-    "app.document",
-    "app.redaction",
-    "app.pii_checks",
-    "app.pii_runs",
-    "app.function_calls",
-    "app.frame_policy",
-    "app.rate_limit",
-    "app.handoff",
     "app.live.projection",
-    "app.dialect",
-    "app.frames",
-    "app.close_codes",
-    "app.session_config",
     # The store's pure helpers: keys, paging, the Cosmos DB query shapes and indexing policy.
     "app.store.base",
     "app.store.paging",
     "app.store.cosmos_schema",
     "app.store.cosmos_indexing",
 )
+PURE = (*PURE_PACKAGES, *PURE_MODULES)
 #: Packages whose ``__init__`` runs on the way to a pure module: checked like one (their other
 #: modules are not pure: ``app.live.hub`` uses trio; ``app/store/__init__.py`` names its
 #: back ends but imports them only on first use).
@@ -115,70 +106,85 @@ class Arrow:
     only: tuple[str, ...] | None = None
 
 
-#: The process, the app's lifetime and the web: what only the entry points may import.
-PROCESS = ("app.asgi", "app.application", "app.server", "app.workers", "app.worker", "app.cli")
-WEB = ("app.web", "app.admin_api", "app.live_api", "app.endpoint")
-#: What only lives once per process (the relay's services and the live calls' registry).
-PROCESS_WIDE = ("app.relay", "app.registry")
+#: The parts of the app, as packages (ARCHITECTURE.md).  Every subpackage of ``app`` must be one.
+PARTS = (
+    "app.process",
+    "app.web",
+    "app.admission",
+    "app.call",
+    "app.model",
+    "app.rules",
+    "app.record",
+    "app.live",
+    "app.store",
+    "app.simulator",
+    "app.agents",
+    "app.tools",
+    "app.cli",
+    "app.fastpath",
+)
+#: Modules directly under ``app`` (a part of one module each, or the package's own entry points).
+TOP_MODULES = ("app", "app.__main__", "app.settings")
+#: What only the entry points import: the process (server, workers, logging).
+PROCESS = "app.process"
+#: Above the calls: the HTTP side and the admission of calls.
+SERVING = ("app.web", "app.admission")
+#: The parts of a call that reach the call only through the callbacks they are given.
+CALL_PARTS = (
+    "app.call.client_loop",
+    "app.call.upstream_loop",
+    "app.call.tool_runner",
+    "app.call.agent_runtime",
+)
 
 ARROWS = (
     Arrow(
-        "the store knows no call, upstream, web or process",
+        "the store knows no call, model, live board, simulator, web, admission or process",
         "app.store",
-        (
-            *PROCESS,
-            *WEB,
-            *PROCESS_WIDE,
-            "app.call",
-            "app.client_loop",
-            "app.upstream_loop",
-            "app.tool_runner",
-            "app.agent_runtime",
-            "app.upstream",
-            "app.live",
-            "app.simulator",
-        ),
+        (PROCESS, *SERVING, "app.call", "app.model.upstream", "app.live", "app.simulator"),
     ),
     Arrow(
-        "a call reaches the recorder only through its CallRecorder protocol",
+        "a call reaches the store only through its CallRecorder protocol",
         "app.call",
-        (*PROCESS, *WEB, *PROCESS_WIDE, "app.store"),
+        (PROCESS, *SERVING, "app.store"),
     ),
     *(
         Arrow(
             "a part of the call reaches the call only through the callbacks it is given",
             part,
-            (*PROCESS, *WEB, *PROCESS_WIDE, "app.call", "app.store"),
+            ("app.call.call",),
         )
-        for part in (
-            "app.client_loop",
-            "app.upstream_loop",
-            "app.tool_runner",
-            "app.agent_runtime",
-            "app.upstream",
-        )
+        for part in CALL_PARTS
+    ),
+    Arrow(
+        "the model knows no call, store, web, admission or process",
+        "app.model",
+        (PROCESS, *SERVING, "app.call", "app.store"),
     ),
     Arrow(
         "the live board knows calls by their feed only",
         "app.live",
-        (*PROCESS, *WEB, *PROCESS_WIDE, "app.call", "app.store", "app.upstream"),
+        (PROCESS, *SERVING, "app.call", "app.store", "app.model"),
     ),
     Arrow(
-        "the simulator is a peer: of the relay it shares only the protocol helpers",
+        "admission knows nothing of the web above it",
+        "app.admission",
+        (PROCESS, "app.web"),
+    ),
+    Arrow(
+        "the simulator is a peer: of the relay it shares only the pure rules",
         "app.simulator",
         (),
-        exempt=("app.simulator.connector",),
-        only=("app", "app.simulator", "app.dialect", "app.frames", "app.handoff"),
+        only=("app", "app.simulator", "app.rules"),
     ),
     Arrow(
         "the operator commands load the server only when they serve",
         "app.cli",
         (
-            *(p for p in PROCESS if p != "app.cli"),
-            *WEB,
-            *PROCESS_WIDE,
+            PROCESS,
+            *SERVING,
             "app.call",
-            "app.upstream",
+            "app.model",
             "hypercorn",
             "quart",
             "quart_trio",
@@ -187,8 +193,9 @@ ARROWS = (
         ),
     ),
     *(
-        Arrow("only the entry points import the process", layer, PROCESS)
-        for layer in (*WEB, *PROCESS_WIDE, "app.call", "app.store", "app.live", "app.metrics")
+        Arrow("only the entry points import the process", part, (PROCESS,))
+        for part in PARTS
+        if part not in (PROCESS, "app.cli")
     ),
 )
 
@@ -251,6 +258,76 @@ def arrow_violations(graph: ImportGraph, arrow: Arrow) -> list[Violation]:
     return found
 
 
+def part_of(module: str) -> str:
+    """The part (``app.x``) a module belongs to."""
+    return ".".join(module.split(".")[:2])
+
+
+def _strongly_connected(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's algorithm: every set of two or more nodes that reach each other."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(edges.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def part_circles(graph: ImportGraph, parts: Iterable[str]) -> list[str]:
+    """Circles between parts, over imports that run at import time, with one edge of each."""
+    parts = tuple(parts)
+    edges: dict[str, set[str]] = {}
+    witness: dict[tuple[str, str], Import] = {}
+    for part in parts:
+        for module in graph.modules(part):
+            for edge in graph.imports(module):
+                target = next((p for p in parts if within(edge.target, p)), None)
+                if edge.at_import and target is not None and target != part:
+                    edges.setdefault(part, set()).add(target)
+                    witness.setdefault((part, target), edge)
+    return [
+        " <-> ".join(circle)
+        + "  ["
+        + "; ".join(
+            witness[a, b].where() for a in circle for b in circle if (a, b) in witness
+        )
+        + "]"
+        for circle in _strongly_connected(edges)
+    ]
+
+
+def module_circles(graph: ImportGraph, under: str) -> list[str]:
+    """Circles between modules (a package importing its own submodules does not count)."""
+    edges: dict[str, set[str]] = {}
+    for module in graph.modules(under):
+        for edge in graph.imports(module):
+            if graph.is_ours(edge.target) and not within(module, edge.target):
+                edges.setdefault(module, set()).add(edge.target)
+    return [" <-> ".join(circle) for circle in _strongly_connected(edges)]
+
+
 def report(violations: list[Violation]) -> str:
     return "\n".join(str(v) for v in violations)
 
@@ -262,26 +339,46 @@ APP = ImportGraph(ROOT, ("app",))
 
 def test_every_module_the_rules_name_exists() -> None:
     """A rule about a module that was renamed or moved would pass without checking anything."""
-    named = {*PURE_MODULES, *PURE_PACKAGE_INITS, *STORE_PURE_MODULES, *PROCESS, *WEB, *PROCESS_WIDE}
+    named = {*PURE, *PURE_PACKAGE_INITS, *STORE_PURE_MODULES, *PARTS, *TOP_MODULES, *CALL_PARTS}
     named |= {arrow.source for arrow in ARROWS}
     missing = sorted(name for name in named if APP.path_of(name) is None)
     assert not missing, f"ARCHITECTURE.md rules name modules that do not exist: {missing}"
 
 
-def test_pure_modules_do_no_io() -> None:
-    violations = pure_violations(APP, PURE_MODULES, PURE_PACKAGE_INITS)
+def test_the_packages_are_the_parts() -> None:
+    """``ls app`` shows the parts and nothing else: a new module goes in the part it belongs to."""
+    modules = APP.modules("app")
+    loose = sorted(m for m in modules if m not in TOP_MODULES and part_of(m) not in PARTS)
+    assert not loose, f"modules outside the parts of ARCHITECTURE.md: {loose}"
+
+
+def test_pure_packages_do_no_io() -> None:
+    violations = pure_violations(APP, PURE, PURE_PACKAGE_INITS)
     assert not violations, "A pure module reaches I/O:\n" + report(violations)
 
 
 def test_the_stores_pure_helpers_do_no_io_of_their_own() -> None:
     violations = pure_violations(
         APP,
-        (*PURE_MODULES, *STORE_PURE_MODULES),
+        (*PURE, *STORE_PURE_MODULES),
         PURE_PACKAGE_INITS,
         unfollowed=("app.store",),
         check=STORE_PURE_MODULES,
     )
     assert not violations, "A pure module of the store reaches I/O:\n" + report(violations)
+
+
+def test_no_circles_between_parts() -> None:
+    """Part A importing part B (at import time) and B importing A, directly or round a longer
+    circle, would make the layers of ARCHITECTURE.md a tangle."""
+    circles = part_circles(APP, PARTS)
+    assert not circles, "Parts that import each other:\n" + "\n".join(circles)
+
+
+def test_no_circles_between_modules() -> None:
+    """No module reaches itself through imports, counting those inside functions."""
+    circles = module_circles(APP, "app")
+    assert not circles, "Modules that import each other:\n" + "\n".join(circles)
 
 
 @pytest.mark.parametrize("arrow", ARROWS, ids=lambda a: f"{a.source}: {a.name}")
@@ -292,13 +389,14 @@ def test_arrows_between_layers(arrow: Arrow) -> None:
 
 def test_the_graph_sees_the_imports_that_matter() -> None:
     """The checker must see what the app really imports, or every rule passes vacuously."""
-    call = {edge.target for edge in APP.imports("app.call")}
-    assert {"trio", "app.tracker", "app.store", "app.document"} - call == {"app.store"}
-    reached = {chain[-1].target for chain in APP.chains("app.web")}
-    assert {"quart_trio", "app.relay", "app.store.sqlite", "sqlite3", "trio"} <= reached
+    call = {edge.target for edge in APP.imports("app.call.call")}
+    expected = {"trio", "app.record.tracker", "app.store", "app.record.document"}
+    assert expected - call == {"app.store"}
+    reached = {chain[-1].target for chain in APP.chains("app.web.routes")}
+    assert {"quart_trio", "app.admission.relay", "app.store.sqlite", "sqlite3", "trio"} <= reached
     serve = {edge.target: edge.at_import for edge in APP.imports("app.cli.serve")}
-    assert serve["app.server"] is False  # imported inside serve_relay
-    assert "app.workers" in serve  # the lazy import, not the TYPE_CHECKING one
+    assert serve["app.process.server"] is False  # imported inside serve_relay
+    assert "app.process.workers" in serve  # the lazy import, not the TYPE_CHECKING one
 
 
 # -- the checker fails when a rule is broken (synthetic packages in tmp_path) --------------------
@@ -388,3 +486,28 @@ def test_arrows_follow_module_level_imports_only(tmp_path: Path) -> None:
         "pkg.common -> pkg",
         "pkg.common -> pkg.server",
     ]
+
+
+def test_circles_are_found_between_parts_and_between_modules(tmp_path: Path) -> None:
+    graph = write_package(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/a/__init__.py": "",
+            "pkg/a/one.py": "from pkg.b import two\n",
+            "pkg/b/__init__.py": "",
+            "pkg/b/two.py": "def later() -> None:\n    from pkg.c import three\n",
+            "pkg/b/four.py": "import pkg.a.one\n",
+            "pkg/c/__init__.py": "",
+            "pkg/c/three.py": "import pkg.a.one\n",
+        },
+    )
+    parts = ("pkg.a", "pkg.b", "pkg.c")
+    # a -> b at import time, b -> a at import time (four); c is reached only inside a function.
+    circles = part_circles(graph, parts)
+    assert len(circles) == 1 and circles[0].startswith("pkg.a <-> pkg.b  [")
+    assert "pkg.b.four:1" in circles[0]
+    # Between modules, imports inside functions count: one -> two -> three -> one.
+    assert module_circles(graph, "pkg") == ["pkg.a.one <-> pkg.b.two <-> pkg.c.three"]
+    assert part_of("pkg.a.one") == "pkg.a"
+

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from app.document import DisconnectReason
-from app.tracker import Sender
+from app.record.tracker import Sender
+from app.rules.reasons import DisconnectReason
 from tests.support.commands import DATA_SET
 from tests.support.document_checks import check_document
 from tests.support.documents import EXCHANGE, conversation, make_document

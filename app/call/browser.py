@@ -1,0 +1,78 @@
+"""The browser's side of a call: a thin wrapper over the ASGI websocket callables.
+
+The realtime route is served as a bare ASGI endpoint (see `app.admission.endpoint`), so the call
+reads
+``websocket.receive`` / ``websocket.disconnect`` messages itself.  That keeps the close code the
+browser sent (which `app.fastpath.hypercorn_adapter` makes real) and saves Quart's per-message
+layer on
+the audio hot path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import attrs
+import trio
+
+ASGIMessage = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[ASGIMessage]]
+Send = Callable[[ASGIMessage], Awaitable[None]]
+
+CLOSE_TIMEOUT = 2.0
+
+
+def error_event(
+    code: str,
+    message: str,
+    *,
+    error_type: str = "invalid_request_error",
+    event_id: str | None = None,
+) -> str:
+    """A Realtime-style ``error`` server event, as the browser's Realtime client expects."""
+    return json.dumps(
+        {
+            "type": "error",
+            "event_id": None,
+            "error": {
+                "type": error_type,
+                "code": code,
+                "message": message,
+                "param": None,
+                "event_id": event_id,
+            },
+        }
+    )
+
+
+@attrs.define(eq=False)
+class BrowserSocket:
+    """Sends to and closes the browser's websocket; idempotent close, quiet after it."""
+
+    _send: Send
+    closed: bool = False
+
+    async def send_text(self, text: str) -> None:
+        if not self.closed:
+            await self._send({"type": "websocket.send", "text": text})
+
+    async def send_bytes(self, data: bytes) -> None:
+        if not self.closed:
+            await self._send({"type": "websocket.send", "bytes": data})
+
+    async def send_error(self, code: str, message: str, **kwargs: Any) -> None:
+        await self.send_text(error_event(code, message, **kwargs))
+
+    async def close(self, code: int, reason: str = "") -> None:
+        """Close once; a browser that is already gone makes this a no-op (hypercorn drops it)."""
+        if self.closed:
+            return
+        self.closed = True
+        with trio.move_on_after(CLOSE_TIMEOUT):
+            await self._send({"type": "websocket.close", "code": code, "reason": reason[:120]})
+
+    def mark_gone(self) -> None:
+        """The browser disconnected: nothing more can be sent."""
+        self.closed = True

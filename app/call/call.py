@@ -1,0 +1,319 @@
+"""One call: a browser, an upstream, and the nursery that binds their lifetimes.
+
+Shape (one nursery per call)::
+
+    Call.run
+    └─ connection nursery   owns the upstream connection's background task
+       └─ call nursery      every task under `Call._supervise`
+          ├─ client task            browser -> upstream          (`ClientLoop`)
+          ├─ upstream task          connect; upstream -> browser (`UpstreamLoop`)
+          ├─ tool workers           work done for the model      (`ToolRunner`)
+          ├─ checkpoint task        partial record to the spool every CHECKPOINT_INTERVAL
+          ├─ watchdog task          idle and maximum-duration limits
+          └─ logging-shutdown task  sleeps; its ``finally`` closes both sides and saves
+
+`Call` owns the lifetime: the nursery, ending, the shutdown and the save.  The parts each have
+one job -- `FramePolicy` (sans-IO) judges the browser's frames, the two loops relay, the
+`ToolRunner` works for the model, `AgentRuntime` and the tracker (sans-IO) follow the
+conversation -- and reach the call only through the callbacks it gives them (`end`, `observe`).
+
+Whatever ends the call — a task noticing a disconnect, a limit, a shutdown of the server, a bug —
+sets the reason (`Call.end`, first reason wins) and cancels the call nursery.  The logging-shutdown
+task's ``finally`` then runs under ``trio.CancelScope(shield=True)``: it closes the browser and the
+upstream (each bounded) and saves the conversation through the recorder, which bounds the store
+write by ``SAVE_TIMEOUT`` and falls back to the local spool.  The call nursery cannot exit before
+that finishes, so no call ends unlogged.  The connection nursery outlives the call nursery so
+the upstream's close handshake can complete; it is cancelled last.
+
+Error handling: disconnects are expected and end the call with a reason; the model going away
+(`UpstreamClosed`, from any task) ends it with the upstream's reason.  Anything unexpected in a
+task is logged once here with the session id, ends the call as ``server_crash`` (the document is
+still written) and is not re-raised into hypercorn, which would only log it a second time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import trio
+
+from app.agents import AgentCatalog
+from app.call.agent_runtime import AgentRuntime
+from app.call.browser import BrowserSocket, Receive
+from app.call.client_loop import ClientLoop, UpstreamGate
+from app.call.session_context import current_session
+from app.call.settings import CallLimits, CallRecorder
+from app.call.timers import checkpoint_every, watch_limits
+from app.call.tool_runner import TOOL_WORKERS, ToolRunner
+from app.call.upstream_loop import UpstreamLoop
+from app.live.hub import CallFeed, LiveHub
+from app.model.upstream import UpstreamClosed, UpstreamConnector
+from app.record.document import build_document, document_id
+from app.record.tracker import ConversationTracker
+from app.rules.close_codes import CLOSE_FOR_REASON
+from app.rules.frame_policy import FramePolicy
+from app.rules.function_calls import Action
+from app.rules.reasons import DisconnectReason
+from app.rules.session_config import SessionSettings
+from app.settings import SPOOL_MARGIN
+
+__all__ = ["READER_VERDICT_TIMEOUT", "Call", "CallLimits", "CallRecorder"]
+
+log = logging.getLogger(__name__)
+
+#: How long a task whose send found the upstream broken waits for the reader's verdict.
+READER_VERDICT_TIMEOUT = 1.0
+
+@attrs.define(eq=False)
+class Call:
+    """A live call.  Create it after the browser's handshake is accepted, then ``await run()``."""
+
+    session_id: str
+    customer_id: str | None
+    receive: Receive
+    browser: BrowserSocket
+    connector: UpstreamConnector
+    recorder: CallRecorder
+    limits: CallLimits
+    catalog: AgentCatalog
+    session_settings: SessionSettings
+    clock: Callable[[], float] = trio.current_time
+    wall_clock: Callable[[], datetime] = attrs.field(default=lambda: datetime.now(UTC))
+    live: LiveHub = attrs.field(factory=LiveHub)  # the live board (nobody watches by default)
+
+    tracker: ConversationTracker = attrs.field(init=False)
+    feed: CallFeed = attrs.field(init=False)
+    agent: AgentRuntime = attrs.field(init=False)
+    client: ClientLoop = attrs.field(init=False)
+    upstream: UpstreamLoop = attrs.field(init=False)
+    tools: ToolRunner = attrs.field(init=False)
+    reason: DisconnectReason | None = attrs.field(init=False, default=None)
+    #: "stored", "spooled", "lost", or "empty" (nothing was said: no document).
+    outcome: str | None = attrs.field(init=False, default=None)
+    started_at: float = attrs.field(init=False, default=0.0)
+    start_time: datetime = attrs.field(init=False)
+    ended: trio.Event = attrs.field(init=False, factory=trio.Event)
+
+    _close: tuple[int, str] | None = attrs.field(init=False, default=None)
+    _scope: trio.CancelScope = attrs.field(init=False, factory=trio.CancelScope)
+    _gate: UpstreamGate = attrs.field(init=False, factory=UpstreamGate)
+    _checkpoints_stopped: trio.Event = attrs.field(init=False, factory=trio.Event)
+
+    def __attrs_post_init__(self) -> None:
+        dialect = self.connector.dialect
+        self.tracker = ConversationTracker(
+            dialect=dialect, initial_agent=self.catalog.initial_agent
+        )
+        self.agent = AgentRuntime(
+            catalog=self.catalog,
+            dialect=dialect,
+            session_settings=self.session_settings,
+            tool_timeout=self.limits.tool_timeout,
+            tracker=self.tracker,
+            session_id=self.session_id,
+        )
+        self.start_time = self.wall_clock()
+        self.feed = self.live.feed(
+            session_id=self.session_id,
+            customer_id=self.customer_id,
+            agent=lambda: self.agent.agent.name,
+            record=self.tracker.record,
+            clock=self.clock,
+        )
+        self.client = ClientLoop(
+            receive=self.receive,
+            browser=self.browser,
+            policy=FramePolicy(self.limits.max_frame_bytes, self.limits.max_frame_rate),
+            gate=self._gate,
+            observe=self._observe_client,
+            end=self.end,
+            clock=self.clock,
+        )
+        self.upstream = UpstreamLoop(
+            session_id=self.session_id,
+            connector=self.connector,
+            browser=self.browser,
+            gate=self._gate,
+            tracker=self.tracker,
+            observe=self._observe_upstream,
+            initial_update=self.agent.initial_update,
+            end=self.end,
+            clock=self.clock,
+        )
+        self.tools = ToolRunner(self._perform)
+
+    @property
+    def frames_from_browser(self) -> int:
+        return self.client.frames
+
+    @property
+    def frames_from_upstream(self) -> int:
+        return self.upstream.frames
+
+    # -- ending ------------------------------------------------------------------------------------
+
+    def end(self, reason: DisconnectReason, close: tuple[int, str] | None = None) -> None:
+        """End the call for ``reason``; the first reason given wins.  Safe from any task."""
+        if self.reason is None:
+            self.reason = reason
+            self._close = close if close is not None else CLOSE_FOR_REASON.get(reason)
+            log.info("Ending session %s: %s", self.session_id, reason.value)
+        self._scope.cancel()
+
+    # -- lifetime ----------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Relay until the call ends, then close both sides and save; returns after the save."""
+        self.started_at = self.client.last_frame_at = self.clock()
+        current_session.set(self.session_id)  # every task of the call inherits it
+        log.info(
+            "Starting session %s for customer %s via %s",
+            self.session_id,
+            self.customer_id or "anonymous",
+            self.connector.description,
+        )
+        supervise = self._supervise
+        try:
+            async with trio.open_nursery() as connection_nursery:
+                with self._scope:
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(supervise, self._log_on_shutdown)
+                        nursery.start_soon(supervise, self.client.run)
+                        nursery.start_soon(supervise, self.upstream.run, connection_nursery)
+                        for _ in range(TOOL_WORKERS):
+                            nursery.start_soon(supervise, self.tools.worker)
+                        nursery.start_soon(supervise, self._checkpoints)
+                        nursery.start_soon(supervise, self._limits)
+                connection_nursery.cancel_scope.cancel()
+        finally:
+            self.ended.set()
+
+    async def _supervise(self, task: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """Run one of the call's tasks; a bug ends the call as ``server_crash``, logged once."""
+        try:
+            await task(*args)
+        except UpstreamClosed as exc:
+            # Whichever task notices the model going away (the reader, or a send made for the
+            # browser or for a tool) ends the call with the upstream's reason.
+            if not exc.clean and task != self.upstream.run:
+                # A send that found the connection broken only knows "no close frame" (1006),
+                # yet the model's close frame may be queued behind messages the reader has not
+                # handed over yet: the reader's verdict (it ends the call) is the true one.
+                await trio.sleep(READER_VERDICT_TIMEOUT)
+            await self.upstream.gone(exc)
+        except Exception:
+            log.exception("Session %s: unexpected error in %s", self.session_id, task.__name__)
+            self.end(DisconnectReason.SERVER_CRASH)
+
+    async def _limits(self) -> None:
+        limits = self.limits
+        await watch_limits(
+            started_at=self.started_at,
+            idle_timeout=limits.idle_timeout,
+            max_duration=limits.max_duration,
+            last_frame_at=lambda: self.client.last_frame_at,
+            clock=self.clock,
+            end=self.end,
+        )
+
+    async def _checkpoints(self) -> None:
+        await checkpoint_every(
+            self.limits.checkpoint_interval,
+            session_id=self.session_id,
+            revision=lambda: self.tracker.revision,
+            document=lambda: self.document(DisconnectReason.SERVER_CRASH),
+            write=self.recorder.checkpoint,
+            stopped=self._checkpoints_stopped,
+        )
+
+    # -- what the loops hand to the call -------------------------------------------------------
+
+    def _observe_client(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        self.tracker.observe_client(event, self.clock())
+        self.feed.observe_client(event)
+        return self.agent.from_browser(event)
+
+    async def _observe_upstream(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        self.tracker.observe_upstream(event, self.clock())
+        self.feed.observe_upstream(event)
+        view, actions = self.agent.from_upstream(event)
+        for action in actions:
+            await self.tools.submit(action)
+        return view
+
+    async def _perform(self, action: Action) -> None:
+        await self.agent.perform(action, self._gate.send)
+
+    # -- the logging-shutdown task -----------------------------------------------------------------
+
+    async def _log_on_shutdown(self) -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._shut_down()
+
+    async def _shut_down(self) -> None:
+        if self.reason is None:
+            # Cancelled from outside without a reason: the server is stopping this call.
+            self.end(DisconnectReason.SERVER_SHUTDOWN)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._close_browser)
+            nursery.start_soon(self.upstream.close)
+            nursery.start_soon(self._save)
+        self.feed.end(self.reason.value if self.reason else "", self._saved_document_id())
+        log.info(
+            "Session %s closed after %.1f s: %d frames from the browser, %d from the model, "
+            "conversation %s",
+            self.session_id,
+            self.clock() - self.started_at,
+            self.frames_from_browser,
+            self.frames_from_upstream,
+            self.outcome or "not saved in time",
+        )
+
+    async def _close_browser(self) -> None:
+        if self._close is not None and not self.browser.closed:
+            await self.browser.close(*self._close)
+            await self.client.await_close()
+        else:
+            self.browser.mark_gone()
+
+    async def _save(self) -> None:
+        assert self.reason is not None
+        document = self.document(self.reason)
+        if document is None:
+            log.info(
+                "No messages to log for session %s - skipping conversation log", self.session_id
+            )
+            self.outcome = "empty"  # counted by the registry when the call leaves it
+        else:
+            with trio.move_on_after(self.limits.save_timeout + SPOOL_MARGIN):
+                self.outcome = await self.recorder.save(document)
+        with trio.move_on_after(SPOOL_MARGIN):
+            # A checkpoint write already in a worker thread finishes even when cancelled; wait
+            # for it, or it could land after the discard and be "recovered" at the next start.
+            await self._checkpoints_stopped.wait()
+            await self.recorder.discard_checkpoint(self.session_id)
+
+    def _saved_document_id(self) -> str | None:
+        """The stored conversation's id, for the board's link; None if nothing was written."""
+        if self.outcome not in ("stored", "spooled"):
+            return None
+        return document_id(self.session_id, self.start_time)
+
+    def document(self, reason: DisconnectReason) -> dict[str, Any] | None:
+        """The conversation document as of now, or None if nothing was said."""
+        return build_document(
+            self.tracker.record(),
+            session_id=self.session_id,
+            customer_id=self.customer_id,
+            start=self.start_time,
+            end=self.wall_clock(),
+            reason=reason,
+            redact_pii=self.limits.redact_pii,
+        )
