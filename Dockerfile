@@ -4,7 +4,7 @@
 #   docker run -p 8000:8000 -v relay-data:/data voice-relay
 #
 # Only the runtime dependencies are installed (pip install ., never the [test] extra).  The
-# settings are environment variables (README.md, "Settings"); HOST, PORT and DATA_DIR are set
+# settings are environment variables (docs/settings.md); HOST, PORT and DATA_DIR are set
 # here for a container.  DATA_DIR holds the spool of conversations the store has not taken yet:
 # mount a persistent volume there so that a restart loses none.  infra/ deploys this image to
 # Azure Container Apps.

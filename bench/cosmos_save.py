@@ -10,7 +10,7 @@ Starts tests/cosmos/server.js (install it first: scripts/install-cosmos-server) 
    bench/save_latency.py does for SQLite.
 
 The local server charges 1 RU for every request, so the charges printed say only that the
-relay reads ``x-ms-request-charge``; what Azure charges is discussed in the README.  With
+relay reads ``x-ms-request-charge``; what Azure charges is discussed in docs/store.md.  With
 ``--use-env`` the same measurements run against the account the ``COSMOSDB_*`` variables name
 (it writes ``--saves`` x 6 + ``--calls`` x 2 documents into that container), which gives real
 request charges.

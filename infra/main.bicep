@@ -7,8 +7,8 @@
 //   az deployment sub create -l swedencentral -f infra/main.bicep \
 //       -p environmentName=relay-prod relayImage=REGISTRY.azurecr.io/voice-relay:TAG
 //
-// Every parameter is described below and in notes (README, "Deploying to Azure").  The relay's
-// settings are passed to its container by modules/app/relay.bicep; tests/test_infra.py checks
+// Every parameter is described below and in docs/deploying.md.  The relay's
+// settings are passed to its container by modules/app/relay.bicep; tests/infra/test_infra.py checks
 // that each is a setting the relay reads (app/settings.py) with a value it accepts.
 
 targetScope = 'subscription'

@@ -15,7 +15,7 @@
 //   sends new calls elsewhere), liveness on /healthz (the process answers).
 //
 // Every value the container's environment gets is one of the relay's settings (app/settings.py);
-// tests/test_infra.py holds the two together.
+// tests/infra/test_infra.py holds the two together.
 
 @description('Name of the Container App.')
 param name string

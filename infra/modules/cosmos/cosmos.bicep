@@ -3,7 +3,7 @@
 // optional retention) and the data-plane role for the identities that use it.
 //
 // The relay's defaults (app/settings.py) and its container definition (app/store/cosmos_schema.py)
-// must match this file; tests/test_cosmos_infra.py holds them together.
+// must match this file; tests/infra/test_infra.py holds them together.
 
 @description('Cosmos DB account name: 3-44 lowercase letters, digits and hyphens, globally unique.')
 @minLength(3)
