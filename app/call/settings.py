@@ -24,7 +24,7 @@ class CallRecorder(Protocol):
 
 @attrs.frozen
 class CallLimits:
-    """The settings a call runs under (from `Settings`, see the README's settings table)."""
+    """The settings a call runs under (from `Settings`, see docs/settings.md)."""
 
     idle_timeout: float
     max_duration: float
