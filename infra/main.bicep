@@ -5,11 +5,14 @@
 //
 //   azd up                                  (azure.yaml; azd asks for the environment and region)
 //   az deployment sub create -l swedencentral -f infra/main.bicep \
-//       -p environmentName=relay-prod relayImage=REGISTRY.azurecr.io/voice-relay:TAG
+//       -p environmentName=relay-prod location=swedencentral \
+//          relayImage=REGISTRY.azurecr.io/voice-relay:TAG
 //
-// Every parameter is described below and in docs/deploying.md.  The relay's
-// settings are passed to its container by modules/app/relay.bicep; tests/infra/test_infra.py checks
-// that each is a setting the relay reads (app/settings.py) with a value it accepts.
+// (-l is where the deployment's own record is kept; location, a required parameter, is where
+// the resources go.)  Every parameter is described below and in docs/deploying.md.  The relay's
+// settings are passed to its container by modules/app/relay.bicep; tests/infra/test_infra.py
+// checks that each is a setting the relay reads (app/settings.py) with a value it accepts, and
+// tests/infra/test_bicep_syntax.py and tests/infra/test_checkov.py parse and scan every file here.
 
 targetScope = 'subscription'
 
@@ -50,13 +53,14 @@ param cosmosContainerName string = 'AI_Conversations'
 @minValue(0)
 param conversationTtlSeconds int = 0
 
-@description('Turn Cosmos DB key auth off, so that only Entra ID identities get in.')
-param disableCosmosKeyAuth bool = true
-
-@description('Object id of the user running the deployment (azd fills it in): given the same data roles as the relay, to run the relay or its commands locally.')
+@description('Object id of the principal running the deployment (azd fills it in): given the same data roles as the relay, to run the relay or its commands locally.')
 param principalId string = ''
 
-@description('Object ids of more developers given the same data roles as the relay.')
+@description('Type of principalId: User for a person (azd up on a laptop), ServicePrincipal for a pipeline (azd sets AZURE_PRINCIPAL_TYPE).')
+@allowed(['User', 'ServicePrincipal'])
+param principalType string = 'User'
+
+@description('Object ids of more developers (users) given the same data roles as the relay; duplicates are ignored.')
 param developerPrincipalIds array = []
 
 @description('Image to run, e.g. REGISTRY.azurecr.io/voice-relay:TAG (\'\': the image already deployed, or a placeholder until azd deploy).')
@@ -77,16 +81,19 @@ param workers int = 1
 @minValue(1)
 param minReplicas int = 1
 
-@description('Most replicas.  Each replica needs a DATA_DIR of its own (see notes); replicas of one app share the data share, so raise this only as the notes describe.')
+@description('Most replicas.  Replicas share the data share, each spooling under its own name (docs/deploying.md, "Scaling out").')
 @minValue(1)
 param maxReplicas int = 1
 
-@description('Live calls per replica above which another replica starts (at most maxReplicas).')
-@minValue(1)
-param callsPerReplica int = 60
+@description('Average CPU use (percent of the replica\'s vCPU) above which another replica starts, up to maxReplicas.')
+@minValue(10)
+@maxValue(95)
+param cpuScaleThreshold int = 70
 
-@description('SHUTDOWN_GRACE: seconds a stopping relay gives live calls to end and be saved; the container is given 30 s more.')
-@minValue(1)
+// The bounds are the relay's own: SHUTDOWN_GRACE >= SAVE_TIMEOUT (10 s) + SPOOL_MARGIN (5 s),
+// checked at start-up (app/settings.py), and the platform's 600 s termination grace at most.
+@description('SHUTDOWN_GRACE: seconds a stopping relay gives live calls to end and be saved (at least SAVE_TIMEOUT + 5 s = 15 s); the container is given 30 s more.')
+@minValue(15)
 @maxValue(570)
 param shutdownGraceSeconds int = 25
 
@@ -129,7 +136,10 @@ var tags = {
   'azd-env-name': environmentName
 }
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
-var developers = concat(empty(principalId) ? [] : [principalId], developerPrincipalIds)
+// union() drops duplicates: one role assignment (one name) per principal.
+var developers = union(empty(principalId) ? [] : [principalId], developerPrincipalIds)
+// The deploying principal has its own type; the other developers are people.
+var developerTypes = [for developer in developers: developer == principalId ? principalType : 'User']
 // Memory per replica: Container Apps' Consumption profile takes 2 GiB per vCPU.
 var memoryByCpu = {
   '0.5': '1Gi'
@@ -139,7 +149,9 @@ var memoryByCpu = {
 }
 var relayName = 'ca-relay-${resourceToken}'
 // Until azd deploy pushes the relay's image, the app runs a public placeholder.
+// The relay module serves it on its own port (80) with probes it passes.
 var placeholderImage = 'mcr.microsoft.com/azuredocs/containerapps-helloworld:latest'
+var image = !empty(relayImage) ? relayImage : (relayExists ? existingImage.outputs.image : placeholderImage)
 
 resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
@@ -199,7 +211,6 @@ module cosmos 'modules/cosmos/cosmos.bicep' = {
     containerName: cosmosContainerName
     defaultTtlSeconds: conversationTtlSeconds
     dataContributorPrincipalIds: concat([appIdentity.outputs.principalId], developers)
-    disableKeyAuth: disableCosmosKeyAuth
   }
 }
 
@@ -215,7 +226,7 @@ module openAi 'modules/openai/openai.bicep' = {
     modelVersion: realtimeModelVersion
     capacity: realtimeCapacity
     userPrincipalIds: concat([appIdentity.outputs.principalId], developers)
-    userPrincipalTypes: concat(['ServicePrincipal'], map(developers, developer => 'User'))
+    userPrincipalTypes: concat(['ServicePrincipal'], developerTypes)
   }
 }
 
@@ -253,13 +264,14 @@ module relay 'modules/app/relay.bicep' = {
     identityId: appIdentity.outputs.id
     identityClientId: appIdentity.outputs.clientId
     registryServer: registry.outputs.loginServer
-    image: !empty(relayImage) ? relayImage : (relayExists ? existingImage.outputs.image : placeholderImage)
+    image: image
+    placeholder: image == placeholderImage
     cpu: containerCpu
     memory: memoryByCpu[containerCpu]
     workers: workers
     minReplicas: minReplicas
     maxReplicas: maxReplicas
-    callsPerReplica: callsPerReplica
+    cpuScaleThreshold: cpuScaleThreshold
     shutdownGraceSeconds: shutdownGraceSeconds
     maxCalls: maxCalls
     maxCallsPerCustomer: maxCallsPerCustomer
@@ -287,6 +299,11 @@ output AZURE_CONTAINER_REGISTRY_NAME string = registry.outputs.name
 @description('Where browsers reach the relay.')
 output RELAY_URL string = relay.outputs.uri
 output RELAY_APP_NAME string = relay.outputs.name
+
+// True while the app runs the placeholder (first provision): azure.yaml's postdeploy hook then
+// provisions once more, so that the relay's image gets the relay's port and probes (azd deploy
+// changes only the image).
+output RELAY_PLACEHOLDER bool = image == placeholderImage
 
 // The identity the relay runs as (set as AZURE_CLIENT_ID in its container; leave it unset when
 // you run the relay or its commands locally with your own az login).

@@ -6,13 +6,21 @@
 //   restart, SIGTERM makes the relay refuse new calls and end the live ones with a saved
 //   document; the platform waits that long before it kills the container.
 // - DATA_DIR on an Azure Files volume: conversations the store did not take (and checkpoints
-//   of live calls) survive the restart and are flushed by the next process.
+//   of live calls) survive the restart and are flushed by the next process.  Every replica,
+//   and the old and new revision during a change, mount the same share, where file locks are
+//   not to be trusted: each relay process spools under a name of its own and adopts a gone
+//   one's files by atomic renames, and every upsert is by document id.
 // - HTTP ingress (HTTP/1.1, so WebSocket upgrades pass) with no session affinity: a call is one
 //   WebSocket, and it stays on the replica it reached.
-// - Scale on concurrent TCP connections (one per live call), not on requests per second,
-//   which a WebSocket that stays open for minutes does not show.
-// - Readiness on /readyz (this process takes calls: it fails while draining, so the ingress
-//   sends new calls elsewhere), liveness on /healthz (the process answers).
+// - Scale on CPU.  Container Apps' HTTP and TCP rules count new connections per 15 s, not
+//   open WebSockets (a call held for minutes barely registers), and a tcp rule needs TCP
+//   ingress; a relay's CPU follows its live calls (about 100 calls per vCPU).
+// - Readiness on /readyz/platform: ready unless starting or draining.  Plain /readyz also
+//   fails at MAX_CALLS (for a load balancer in front of several instances); as the platform's
+//   probe that would take the only replica, its pages, admin API and /metrics out of the
+//   ingress exactly when it is busiest.  Liveness on /healthz (the process answers).
+// - Until the relay's image is deployed, the placeholder image runs on its own port (80) with
+//   probes it passes: a first revision that never becomes ready fails the deployment.
 //
 // Every value the container's environment gets is one of the relay's settings (app/settings.py);
 // tests/infra/test_infra.py holds the two together.
@@ -44,6 +52,9 @@ param registryServer string
 @description('Container image to run.')
 param image string
 
+@description('Whether image is the placeholder (listening on port 80) rather than the relay.')
+param placeholder bool = false
+
 @description('vCPU per replica (Consumption: 0.25 to 4, in steps of 0.25, as a string).')
 param cpu string
 
@@ -57,16 +68,17 @@ param workers int
 @minValue(1)
 param minReplicas int
 
-@description('Most replicas (see notes: each needs its own DATA_DIR).')
+@description('Most replicas (they share the data share, each spooling under its own name).')
 @minValue(1)
 param maxReplicas int
 
-@description('Live calls per replica above which another replica is started.')
-@minValue(1)
-param callsPerReplica int
+@description('Average CPU use in percent above which another replica is started.')
+@minValue(10)
+@maxValue(95)
+param cpuScaleThreshold int
 
-@description('SHUTDOWN_GRACE: seconds a stopping relay gives live calls to end and be saved.')
-@minValue(1)
+@description('SHUTDOWN_GRACE: seconds a stopping relay gives live calls to end and be saved (the relay refuses less than SAVE_TIMEOUT + 5 s).')
+@minValue(15)
 @maxValue(570)
 param shutdownGraceSeconds int
 
@@ -116,7 +128,10 @@ param adminToken string
 param callTokenSecret string
 
 // The relay's PORT, the ingress target and the probes' port.
-var port = 8000
+var relayPort = 8000
+// The placeholder image's port (it serves / there).
+var placeholderPort = 80
+var port = placeholder ? placeholderPort : relayPort
 // DATA_DIR, where the data share is mounted.
 var dataDir = '/data'
 // The image's user (Dockerfile): the share is mounted as its files.
@@ -126,7 +141,7 @@ var terminationGracePeriodSeconds = shutdownGraceSeconds + 30
 
 var settings = {
   HOST: '0.0.0.0'
-  PORT: string(port)
+  PORT: string(relayPort)
   DATA_DIR: dataDir
   LOG_FORMAT: 'json'
   LOG_LEVEL: logLevel
@@ -144,6 +159,51 @@ var settings = {
   COSMOSDB_DATABASE: cosmosDatabase
   COSMOSDB_CONTAINER: cosmosContainer
 }
+
+var relayProbes = [
+  {
+    type: 'Startup'
+    httpGet: {
+      path: '/healthz'
+      port: relayPort
+    }
+    periodSeconds: 2
+    failureThreshold: 30
+    timeoutSeconds: 5
+  }
+  {
+    type: 'Liveness'
+    httpGet: {
+      path: '/healthz'
+      port: relayPort
+    }
+    periodSeconds: 10
+    failureThreshold: 3
+    timeoutSeconds: 5
+  }
+  {
+    type: 'Readiness'
+    httpGet: {
+      path: '/readyz/platform'
+      port: relayPort
+    }
+    periodSeconds: 5
+    failureThreshold: 2
+    timeoutSeconds: 5
+  }
+]
+var placeholderProbes = [
+  {
+    type: 'Readiness'
+    httpGet: {
+      path: '/'
+      port: placeholderPort
+    }
+    periodSeconds: 5
+    failureThreshold: 3
+    timeoutSeconds: 5
+  }
+]
 
 var plainEnv = [
   for setting in items(settings): {
@@ -233,38 +293,7 @@ resource relay 'Microsoft.App/containerApps@2025-01-01' = {
               mountPath: dataDir
             }
           ]
-          probes: [
-            {
-              type: 'Startup'
-              httpGet: {
-                path: '/healthz'
-                port: port
-              }
-              periodSeconds: 2
-              failureThreshold: 30
-              timeoutSeconds: 5
-            }
-            {
-              type: 'Liveness'
-              httpGet: {
-                path: '/healthz'
-                port: port
-              }
-              periodSeconds: 10
-              failureThreshold: 3
-              timeoutSeconds: 5
-            }
-            {
-              type: 'Readiness'
-              httpGet: {
-                path: '/readyz'
-                port: port
-              }
-              periodSeconds: 5
-              failureThreshold: 2
-              timeoutSeconds: 5
-            }
-          ]
+          probes: placeholder ? placeholderProbes : relayProbes
         }
       ]
       volumes: [
@@ -280,10 +309,12 @@ resource relay 'Microsoft.App/containerApps@2025-01-01' = {
         maxReplicas: maxReplicas
         rules: [
           {
-            name: 'live-calls'
-            tcp: {
+            name: 'cpu'
+            custom: {
+              type: 'cpu'
               metadata: {
-                concurrentConnections: string(callsPerReplica)
+                type: 'Utilization'
+                value: string(cpuScaleThreshold)
               }
             }
           }
