@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from app.settings import Settings
+from app.settings import SPOOL_MARGIN, Settings, SettingsError
 from app.store.cosmos_connect import DATA_CONTRIBUTOR_ROLE
 from app.store.cosmos_schema import INDEXING_POLICY, PARTITION_KEY_PATH
 from tests.support.paths import REPO_ROOT
@@ -27,6 +27,8 @@ MAIN = (INFRA / "main.bicep").read_text()
 COSMOS = (INFRA / "modules" / "cosmos" / "cosmos.bicep").read_text()
 RELAY = (INFRA / "modules" / "app" / "relay.bicep").read_text()
 
+#: Container Apps' most for terminationGracePeriodSeconds.
+CONTAINER_APPS_MAX_TERMINATION_GRACE = 600
 #: Variables the container gets that the relay does not read itself, and who reads them.
 READ_BY_LIBRARIES = {"AZURE_CLIENT_ID": "azure-identity's DefaultAzureCredential"}
 #: What the other modules' outputs look like, for the settings that come from them.
@@ -55,11 +57,12 @@ def params(bicep: str) -> dict[str, str | None]:
 
 
 def block(text: str, opening: str) -> str:
-    """The text between ``opening`` (which ends with ``{``) and its matching ``}``."""
+    """The text between ``opening`` (which ends with ``{`` or ``[``) and its match."""
     start = text.index(opening) + len(opening)
+    pair = {"{": "}", "[": "]"}[opening[-1]]
     depth = 1
     for index in range(start, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[index], 0)
+        depth += {opening[-1]: 1, pair: -1}.get(text[index], 0)
         if depth == 0:
             return text[start:index]
     raise AssertionError(f"unbalanced braces after {opening!r}")
@@ -228,17 +231,12 @@ def test_container_settings_keep_calls_alive() -> None:
     env = relay_env()
     template = block(RELAY, "template: {")
     variables = dict(re.findall(r"^var (\w+) = (\d+)$", RELAY, re.MULTILINE))
-    port = variables["port"]
-    assert env["PORT"] == port
+    assert env["PORT"] == variables["relayPort"]
     assert "targetPort: port" in block(RELAY, "ingress: {")
     assert "transport: 'http'" in RELAY  # HTTP/1.1: WebSocket upgrades pass
-    probes = re.findall(r"type: '(\w+)'\s+httpGet: \{\s+path: '([^']+)'\s+port: port", template)
-    assert probes == [("Startup", "/healthz"), ("Liveness", "/healthz"), ("Readiness", "/readyz")]
     # SIGTERM drains; the platform waits longer than SHUTDOWN_GRACE before it kills.
     assert "var terminationGracePeriodSeconds = shutdownGraceSeconds + 30" in RELAY
     assert "terminationGracePeriodSeconds: terminationGracePeriodSeconds" in template
-    grace = int(env["SHUTDOWN_GRACE"])
-    assert grace + 30 <= 600 and int(params(MAIN)["shutdownGraceSeconds"] or 0) == grace
     # DATA_DIR is the mounted share, as the image's user.
     assert re.search(r"volumeName: 'data'\s+mountPath: dataDir", template)
     assert env["DATA_DIR"] == "/data"
@@ -248,11 +246,127 @@ def test_container_settings_keep_calls_alive() -> None:
     assert f"useradd --system --uid {uid} --gid {uid}" in dockerfile
     assert f"USER {uid}" in dockerfile
     assert "ENV PYTHONUNBUFFERED=1" in dockerfile and "DATA_DIR=/data" in dockerfile
-    # Never scale to zero; scale on live connections.
+    # Never scale to zero.
     assert "param minReplicas int = 1" in MAIN and "@minValue(1)\nparam minReplicas" in MAIN
-    assert "concurrentConnections: string(callsPerReplica)" in template
-    per_replica = int(params(MAIN)["callsPerReplica"] or 0)
-    assert per_replica <= int(env["MAX_CALLS"]) * int(env["WORKERS"])
+
+
+def decorators(bicep: str, param: str) -> dict[str, str]:
+    """The decorators right above ``param NAME`` but its description: ``{"minValue": "15"}``."""
+    lines = bicep.splitlines()
+    [index] = [i for i, line in enumerate(lines) if re.match(rf"param {param} \w+\b", line)]
+    found = {}
+    while index > 0 and lines[index - 1].startswith("@"):
+        index -= 1
+        match = re.fullmatch(r"@(\w+)\((.*)\)", lines[index])
+        assert match, lines[index]
+        found[match.group(1)] = match.group(2)
+    found.pop("description", None)
+    return found
+
+
+@pytest.mark.parametrize("bicep", [MAIN, RELAY], ids=["main", "relay"])
+def test_the_shutdown_grace_bounds_are_the_relays_own(bicep: str) -> None:
+    """A grace the relay refuses would deploy and then crash-loop: the template's bounds are
+    the app's (SAVE_TIMEOUT + SPOOL_MARGIN at least) and the platform's (600 s in all)."""
+    bounds = decorators(bicep, "shutdownGraceSeconds")
+    least, most = int(bounds["minValue"]), int(bounds["maxValue"])
+    defaults = Settings()
+    assert least == defaults.save_timeout + SPOOL_MARGIN  # SAVE_TIMEOUT is not set in Azure
+    assert "SAVE_TIMEOUT" not in relay_env()
+    Settings.from_env({"SHUTDOWN_GRACE": str(least)})
+    with pytest.raises(SettingsError, match="SHUTDOWN_GRACE"):
+        Settings.from_env({"SHUTDOWN_GRACE": str(least - 1)})
+    assert most + 30 == CONTAINER_APPS_MAX_TERMINATION_GRACE
+    Settings.from_env({"SHUTDOWN_GRACE": str(most)})
+    default = int(params(MAIN)["shutdownGraceSeconds"] or 0)
+    assert least <= default <= most and int(relay_env()["SHUTDOWN_GRACE"]) == default
+
+
+def test_the_platform_probes_a_replica_by_what_it_needs() -> None:
+    """Readiness on /readyz/platform (ready unless starting or draining: a full relay keeps
+    its pages, admin API and /metrics reachable); liveness and startup on /healthz."""
+    relay_probes = block(RELAY, "var relayProbes = [")
+    probe = r"type: '(\w+)'\s+httpGet: \{\s+path: '([^']+)'\s+port: (\w+)"
+    probes = re.findall(probe, relay_probes)
+    assert probes == [
+        ("Startup", "/healthz", "relayPort"),
+        ("Liveness", "/healthz", "relayPort"),
+        ("Readiness", "/readyz/platform", "relayPort"),
+    ]
+    routes = (ROOT / "app" / "web" / "routes.py").read_text()
+    for _, path, _ in probes:
+        assert f'@web.get("{path}")' in routes, f"the relay serves no {path}"
+    assert "probes: placeholder ? placeholderProbes : relayProbes" in RELAY
+
+
+def test_the_placeholder_runs_on_its_own_port_until_the_relay_is_deployed() -> None:
+    """The first revision runs a public placeholder (port 80): its port and a probe it passes,
+    or it never becomes ready; then azure.yaml provisions once more for the relay's."""
+    assert re.search(r"^var placeholderPort = 80$", RELAY, re.MULTILINE)
+    assert "var port = placeholder ? placeholderPort : relayPort" in RELAY
+    placeholder = block(RELAY, "var placeholderProbes = [")
+    assert re.search(r"path: '/'\s+port: placeholderPort", placeholder)
+    _, passed = modules()["relay"]
+    assert passed["image"] == "image" and passed["placeholder"] == "image == placeholderImage"
+    assert "output RELAY_PLACEHOLDER bool = image == placeholderImage" in MAIN
+    hooks = (ROOT / "azure.yaml").read_text().split("\nhooks:\n", 1)[1]
+    assert hooks.count("RELAY_PLACEHOLDER") == 2 and hooks.count("azd provision --no-prompt") == 2
+
+
+def test_the_scale_rule_follows_cpu_not_connections() -> None:
+    """HTTP and TCP rules count new connections per 15 s, not open WebSockets, and a tcp rule
+    needs TCP ingress: the relay scales on CPU, which follows its live calls."""
+    scale = block(RELAY, "scale: {")
+    assert "tcp:" not in scale and "http:" not in scale
+    assert re.search(
+        r"custom: \{\s+type: 'cpu'\s+metadata: \{\s+type: 'Utilization'\s+"
+        r"value: string\(cpuScaleThreshold\)",
+        scale,
+    )
+    bounds = decorators(MAIN, "cpuScaleThreshold")
+    default = int(params(MAIN)["cpuScaleThreshold"] or 0)
+    assert int(bounds["minValue"]) <= default <= int(bounds["maxValue"]) <= 100
+    assert decorators(RELAY, "cpuScaleThreshold") == bounds
+
+
+def test_role_assignments_deploy_under_any_principal_without_collisions() -> None:
+    # azd from a pipeline deploys as a service principal: its type is a parameter.
+    assert decorators(MAIN, "principalType") == {"allowed": "['User', 'ServicePrincipal']"}
+    assert params(MAIN)["principalType"] == "'User'"
+    filled = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert filled["principalType"] == {"value": "${AZURE_PRINCIPAL_TYPE=User}"}
+    # A principal named twice gets one assignment (their names would collide).
+    assert re.search(r"^var developers = union\(", MAIN, re.MULTILINE)
+    assert "developer == principalId ? principalType : 'User'" in MAIN
+    _, openai = modules()["openAi"]
+    assert openai["userPrincipalTypes"] == "concat(['ServicePrincipal'], developerTypes)"
+    # Cosmos DB locks the account for each data-plane assignment: one at a time, after the
+    # container (412 "another operation in progress" otherwise).
+    assert re.search(
+        r"@batchSize\(1\)\nresource dataContributorAssignments '[^']+sqlRoleAssignments@", COSMOS
+    )
+    assignments = COSMOS.split("resource dataContributorAssignments ", 1)[1].split("\n]\n", 1)[0]
+    assert re.search(r"dependsOn: \[\s+container\s+\]", assignments)
+
+
+def test_cosmos_and_openai_take_entra_id_only() -> None:
+    opening = re.search(r"resource account '[\w./]+/databaseAccounts@[\d-]+' = \{", COSMOS)
+    assert opening
+    account = block(COSMOS, opening.group(0))
+    assert "disableLocalAuth: true" in account
+    assert "disableKeyBasedMetadataWriteAccess: true" in account
+    openai = (INFRA / "modules" / "openai" / "openai.bicep").read_text()
+    assert "disableLocalAuth: true" in openai
+    env = relay_env()
+    assert "COSMOSDB_KEY" not in env and "AZURE_OPENAI_API_KEY" not in env
+
+
+def test_comments_cite_files_that_exist_and_the_az_command_is_complete() -> None:
+    for path in INFRA.rglob("*.bicep"):
+        for cited in re.findall(r"\b((?:tests|app|docs)/[\w/.-]+\.(?:py|md))", path.read_text()):
+            assert (ROOT / cited).exists(), f"{path.relative_to(ROOT)} cites {cited}"
+    command = MAIN.split("az deployment sub create", 1)[1].split("\n//\n", 1)[0]
+    assert "-l " in command and "location=" in command and "environmentName=" in command
 
 
 def test_azd_finds_the_service_and_every_parameter_it_fills_exists() -> None:
