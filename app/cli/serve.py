@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        fail(f"configuration error: {exc}")
         return 2
     if settings.workers > 1:
         from app.process.logging_setup import configure_logging
@@ -39,7 +41,7 @@ def serve_worker(worker: WorkerRole) -> int:
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        fail(f"configuration error: {exc}")
         return 2
     return serve_relay(settings, worker=worker)
 
@@ -64,9 +66,19 @@ def serve_relay(settings: Settings, worker: WorkerRole | None = None) -> int:
         failure = start_up_failure(exc)
         if failure is None:
             raise
-        print(f"the relay could not start: {failure}", file=sys.stderr)
+        fail(f"the relay could not start: {failure}")
         return 1
     return 0
+
+
+def fail(message: str) -> None:
+    """Say why serving stops, on stderr: one plain line, or one JSON object with
+    ``LOG_FORMAT=json`` (read from the environment: the settings may be what failed)."""
+    if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
+        line = json.dumps({"level": "CRITICAL", "logger": __name__, "message": message})
+        print(line, file=sys.stderr, flush=True)
+    else:
+        print(message, file=sys.stderr, flush=True)
 
 
 def start_up_failure(exc: BaseException) -> str | None:

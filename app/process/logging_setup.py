@@ -7,6 +7,11 @@ call's ``session_id`` field: `Call.run` sets `current_session`, a context variab
 copies into every task the call starts (its relay loops, tools, the shielded save), and
 `SessionFilter` copies it onto each record.
 
+The start-up lines (``relay listening on ...``, ``upstream: ...``, ``store: ...``) go to stdout,
+where tests and people look for the address: `announce` writes them there, as plain text or, in
+JSON mode, as JSON objects like every other line, so a pipeline that parses each line of the
+container's output never meets a plain one.  They are written whatever ``LOG_LEVEL`` is.
+
 The Azure SDKs log every HTTP request and response at INFO; they are kept at WARNING unless
 ``LOG_LEVEL=DEBUG``.
 """
@@ -21,12 +26,14 @@ from pythonjsonlogger.json import JsonFormatter
 from app.call.session_context import current_session
 from app.settings import Settings
 
-__all__ = ["SessionFilter", "configure_logging"]
+__all__ = ["SessionFilter", "announce", "configure_logging"]
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JSON_FIELDS = "{asctime}{levelname}{name}{message}"
 JSON_RENAMES = {"asctime": "time", "levelname": "level", "name": "logger"}
+#: The logger of the start-up lines, which go to stdout (see `announce`).
+ANNOUNCE_LOGGER = "app.announce"
 
 
 class SessionFilter(logging.Filter):
@@ -41,17 +48,36 @@ class SessionFilter(logging.Filter):
 
 
 def configure_logging(settings: Settings) -> None:
-    """Send the process's log lines to stderr in ``settings.log_format`` at its level."""
+    """Send the process's log lines to stderr in ``settings.log_format`` at its level, and the
+    start-up lines (`announce`) to stdout in the same format, at any level."""
+    json_lines = settings.log_format == "json"
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(SessionFilter())
-    if settings.log_format == "json":
-        handler.setFormatter(
-            JsonFormatter(JSON_FIELDS, style="{", rename_fields=JSON_RENAMES, timestamp=False)
-        )
-    else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(_json_formatter() if json_lines else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.logging_level)
     if settings.logging_level > logging.DEBUG:
         logging.getLogger("azure").setLevel(logging.WARNING)
+    stdout = logging.StreamHandler(sys.stdout)
+    stdout.setFormatter(_json_formatter() if json_lines else logging.Formatter("%(message)s"))
+    announcer = logging.getLogger(ANNOUNCE_LOGGER)
+    announcer.handlers[:] = [stdout]
+    announcer.propagate = False
+    announcer.setLevel(logging.INFO)  # said whatever LOG_LEVEL is
+
+
+def announce(line: str) -> None:
+    """Write a start-up line to stdout: plain, or one JSON object with ``LOG_FORMAT=json``.
+
+    Before `configure_logging` (a test that serves in-process) it is printed as it is.
+    """
+    announcer = logging.getLogger(ANNOUNCE_LOGGER)
+    if announcer.handlers:
+        announcer.info(line)
+    else:
+        print(line, flush=True)
+
+
+def _json_formatter() -> logging.Formatter:
+    return JsonFormatter(JSON_FIELDS, style="{", rename_fields=JSON_RENAMES, timestamp=False)

@@ -28,6 +28,7 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
+from app.process.logging_setup import announce
 from app.settings import Settings
 from app.web.application import RelayApp
 from app.web.metrics import shared_metrics
@@ -148,9 +149,9 @@ async def _watch_supervisor(fd: int, stop: trio.Event) -> None:
 
 def _announce(binds: list[str], settings: Settings) -> None:
     for bind in binds:
-        print(f"relay listening on {bind}", flush=True)
-    print(f"upstream: {settings.describe_upstream()}", flush=True)
-    print(f"store: {settings.describe_store()}", flush=True)
+        announce(f"relay listening on {bind}")
+    announce(f"upstream: {settings.describe_upstream()}")
+    announce(f"store: {settings.describe_store()}")
     if settings.admin_token is None:
         log.warning("ADMIN_TOKEN is unset: the admin API answers only loopback clients")
     if settings.call_token_secret is None:

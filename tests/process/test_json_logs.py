@@ -16,6 +16,7 @@ import trio
 from app.call.session_context import current_session
 from app.process.logging_setup import SessionFilter
 from tests.support.app_process import START_TIMEOUT, call, wait_exit
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -52,11 +53,11 @@ async def test_json_log_lines_carry_the_session_id(tmp_path: Path) -> None:
         assert process.stdout is not None
         banner = b""
         with trio.fail_after(START_TIMEOUT):
-            while b"relay listening on" not in banner:
+            while not _listening_ports(banner.decode(errors="replace")):
                 chunk = await process.stdout.receive_some(4096)
                 assert chunk, "the relay exited before listening"
                 banner += chunk
-        port = int(banner.split(b"relay listening on http://")[1].split(b"\n")[0].rsplit(b":")[1])
+        [port] = _listening_ports(banner.decode())
         async with call(port, "json-caller") as client:
             await client.say("Log me as JSON.")
             await client.hang_up()
@@ -76,3 +77,71 @@ async def test_json_log_lines_carry_the_session_id(tmp_path: Path) -> None:
     # Nothing passes the id explicitly: the call's context variable puts it on every line.
     assert all(r.get("session_id") == session for r in call_lines)
     assert {r["logger"] for r in call_lines} >= {"app.call.call", "app.store.recorder"}
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_with_json_logs_every_line_the_process_writes_is_a_json_object(
+    tmp_path: Path, workers: str
+) -> None:
+    """stdout and stderr, start to exit, one process or a supervisor and its workers."""
+    stdout_path, stderr_path = tmp_path / "stdout", tmp_path / "stderr"
+    env = {
+        **os.environ,
+        "PORT": "0",
+        "DATA_DIR": str(tmp_path / "data"),
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "DEBUG",  # every line the relay can say, the libraries' too
+        "WORKERS": workers,
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("REALTIME_UPSTREAM_URL", None)
+    env.pop("COSMOSDB_ENDPOINT", None)
+    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "app"], env=env, stdout=stdout, stderr=stderr
+        )
+    try:
+
+        def listening() -> bool:
+            assert process.returncode is None, stderr_path.read_text()[-2000:]
+            return len(_listening_ports(stdout_path.read_text())) == int(workers)
+
+        await eventually(listening, START_TIMEOUT)  # another process's output: polled
+        async with call(_listening_ports(stdout_path.read_text())[0], "json-lines") as client:
+            await client.say("Every line is JSON.")
+            await client.hang_up()
+        process.send_signal(signal.SIGTERM)
+        assert await wait_exit(process) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    lines = {
+        name: path.read_text().splitlines()
+        for name, path in (("stdout", stdout_path), ("stderr", stderr_path))
+    }
+    for name, text_lines in lines.items():
+        for line in text_lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                raise AssertionError(f"{name}: not JSON: {line!r}") from None
+            assert isinstance(record, dict) and {"level", "logger", "message"} <= record.keys()
+    said = [json.loads(line)["message"] for line in lines["stdout"]]
+    assert sum(m.startswith("relay listening on http://") for m in said) == int(workers)
+    assert any(m.startswith("upstream: ") for m in said)
+    assert any(m.startswith("store: SQLite ") for m in said)
+    assert len(lines["stderr"]) > 5  # the relay did log: the call, the drain
+
+
+def _listening_ports(stdout: str) -> list[int]:
+    """The ports in the JSON start-up lines written so far (the last line may be partial)."""
+    ports = []
+    for line in stdout.splitlines():
+        try:
+            message = json.loads(line).get("message", "")
+        except ValueError:
+            continue
+        if message.startswith("relay listening on http://"):
+            ports.append(int(message.rsplit(":", 1)[1]))
+    return ports
