@@ -96,22 +96,28 @@ def create_web(relay: Relay) -> QuartTrio:
     async def healthz() -> Response:
         return json_response({"status": "ok"})
 
+    def not_ready(*, full_counts: bool) -> str | None:
+        """Why this process is not ready (None: it is): starting, draining, or, when
+        ``full_counts``, holding ``MAX_CALLS`` calls."""
+        registry = relay.registry
+        if registry.draining:
+            return "draining"
+        if not relay.ready:
+            return "starting"
+        if full_counts and registry.active >= registry.max_calls:
+            return f"at its limit of {registry.max_calls} calls"
+        return None
+
     @web.get("/readyz")
     async def readyz() -> Response:
         """Whether this process takes calls; the store's and spool's state are in the body only.
 
         A store outage must never take the voice down: the spool keeps every conversation, so
-        a load balancer draining on this answer must not see the store at all.
+        a load balancer draining on this answer must not see the store at all.  For a load
+        balancer in front of several instances: a full one (``MAX_CALLS``) fails it too.
         """
         registry = relay.registry
-        if registry.draining:
-            reason = "draining"
-        elif not relay.ready:
-            reason = "starting"
-        elif registry.active >= registry.max_calls:
-            reason = f"at its limit of {registry.max_calls} calls"
-        else:
-            reason = None
+        reason = not_ready(full_counts=True)
         with trio.move_on_after(READY_TIMEOUT) as probe:
             await relay.store.probe(max_age=STORE_PROBE_MAX_AGE)
         if probe.cancelled_caught:
@@ -122,6 +128,26 @@ def create_web(relay: Relay) -> QuartTrio:
             "max_calls": registry.max_calls,
             "store": relay.store.status(),
             "spool": relay.recorder.spool_status(),
+        }
+        if reason is not None:
+            body["reason"] = reason
+        return json_response(body, 200 if reason is None else 503)
+
+    @web.get("/readyz/platform")
+    async def platform_readyz() -> Response:
+        """Readiness for a platform's probe of the only replica (Container Apps, Kubernetes):
+        ready unless starting or draining.
+
+        A full relay stays in the ingress: new calls get their 503 from the endpoint, while the
+        pages, the admin API and ``/metrics`` stay reachable exactly when the service is busiest.
+        Cheap on purpose (no store ping): the platform asks every few seconds.
+        """
+        registry = relay.registry
+        reason = not_ready(full_counts=False)
+        body: dict[str, Any] = {
+            "ready": reason is None,
+            "active_calls": registry.active,
+            "max_calls": registry.max_calls,
         }
         if reason is not None:
             body["reason"] = reason

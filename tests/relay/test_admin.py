@@ -139,6 +139,28 @@ async def test_max_calls_refuses_with_503(tmp_path: Path) -> None:
         assert relay.app.relay.registry.calls_refused == 1
 
 
+async def test_a_full_relay_fails_readyz_but_not_the_platform_probe(tmp_path: Path) -> None:
+    """/readyz is for a load balancer over several instances; /readyz/platform for the probe of
+    the only replica, which must not take a busy relay's pages and admin API out."""
+    settings = relay_settings(tmp_path, max_calls=1)
+    async with running_relay(settings) as relay, http(relay.port) as api:
+        idle = (await api.get("/readyz"), await api.get("/readyz/platform"))
+        assert [answer.status_code for answer in idle] == [200, 200]
+        async with connect(relay) as client:
+            await client.say("I take the only place.")
+            full, platform = await api.get("/readyz"), await api.get("/readyz/platform")
+            assert (full.status_code, full.json()["reason"]) == (503, "at its limit of 1 calls")
+            assert platform.status_code == 200
+            assert platform.json() == {"ready": True, "active_calls": 1, "max_calls": 1}
+            assert (await api.get("/api/admin/dashboard")).status_code == 200
+            await client.hang_up()
+        await relay.wait_calls_ended()
+        relay.app.relay.registry.draining = True
+        draining = (await api.get("/readyz"), await api.get("/readyz/platform"))
+        assert [answer.status_code for answer in draining] == [503, 503]
+        assert [answer.json()["reason"] for answer in draining] == ["draining"] * 2
+
+
 async def test_call_tokens_and_origins(tmp_path: Path) -> None:
     secret = "call-secret-" + "s" * 32
     settings = relay_settings(
