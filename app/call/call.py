@@ -102,6 +102,9 @@ class Call:
     _scope: trio.CancelScope = attrs.field(init=False, factory=trio.CancelScope)
     _gate: UpstreamGate = attrs.field(init=False, factory=UpstreamGate)
     _checkpoints_stopped: trio.Event = attrs.field(init=False, factory=trio.Event)
+    #: Set when the tracker's revision moves (the checkpoint task waits on it); replaced once seen.
+    _revised: trio.Event = attrs.field(init=False, factory=trio.Event)
+    _seen_revision: int = attrs.field(init=False, default=0)
 
     def __attrs_post_init__(self) -> None:
         dialect = self.connector.dialect
@@ -225,20 +228,34 @@ class Call:
             self.limits.checkpoint_interval,
             session_id=self.session_id,
             revision=lambda: self.tracker.revision,
+            changed=self._wait_revised,
             document=lambda: self.document(DisconnectReason.SERVER_CRASH),
             write=self.recorder.checkpoint,
             stopped=self._checkpoints_stopped,
         )
 
+    async def _wait_revised(self) -> None:
+        await self._revised.wait()
+        self._revised = trio.Event()
+
+    def _note_revision(self) -> None:
+        """Wake the checkpoint task when the record changed (an event set once per change)."""
+        revision = self.tracker.revision
+        if revision != self._seen_revision:
+            self._seen_revision = revision
+            self._revised.set()
+
     # -- what the loops hand to the call -------------------------------------------------------
 
     def _observe_client(self, event: dict[str, Any]) -> dict[str, Any] | None:
         self.tracker.observe_client(event, self.clock())
+        self._note_revision()
         self.feed.observe_client(event)
         return self.agent.from_browser(event)
 
     async def _observe_upstream(self, event: dict[str, Any]) -> dict[str, Any] | None:
         self.tracker.observe_upstream(event, self.clock())
+        self._note_revision()
         self.feed.observe_upstream(event)
         view, actions = self.agent.from_upstream(event)
         for action in actions:

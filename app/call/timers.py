@@ -6,9 +6,11 @@ Both are started by `Call.run` in the call's nursery, under its supervisor, and 
   frozen or vanished browser: hypercorn's pings never notice one) or when the call reaches
   ``CALL_MAX_DURATION``.  The hot path only stamps the time of the browser's last frame; this
   task sleeps until the next deadline and looks.
-* `checkpoint_every` writes the call's partial document to the spool every
-  ``CHECKPOINT_INTERVAL`` while it changes, so a crash loses at most one interval; after a
-  crash the next start turns the checkpoint into a ``server_crash`` document.
+* `checkpoint_every` writes the call's partial document to the spool on the leading edge: the
+  first change at once, later ones at most once per ``CHECKPOINT_INTERVAL``.  A crash (a
+  SIGKILL, one worker killed for memory) then loses at most the last interval of a call, never
+  a call that has said anything; the next start turns the checkpoint into a ``server_crash``
+  document.
 """
 
 from __future__ import annotations
@@ -53,28 +55,36 @@ async def checkpoint_every(
     *,
     session_id: str,
     revision: Callable[[], int],
+    changed: Callable[[], Awaitable[None]],
     document: Callable[[], dict[str, Any] | None],
     write: Callable[[str, Mapping[str, Any]], Awaitable[None]],
     stopped: trio.Event,
 ) -> None:
-    """Write ``document()`` every ``interval`` seconds while ``revision()`` changes.
+    """Write ``document()`` when ``revision()`` changes: at once the first time, then at most
+    once per ``interval`` seconds (the last change of a burst is written when the interval is
+    over).  ``changed()`` returns after the revision may have changed; while it has not, the
+    task sleeps in it.  A ``document()`` of None (nothing said yet) is not written.
 
     Sets ``stopped`` when it ends, however it ends: the call's save waits for it, so that a
     checkpoint write still in a worker thread cannot land after the checkpoint is discarded.
     """
     written = -1
+    next_write = trio.current_time()
     try:
         while True:
-            await trio.sleep(interval)
-            current = revision()
-            if current == written:
+            if revision() == written:
+                await changed()
                 continue
+            if next_write > trio.current_time():
+                await trio.sleep_until(next_write)
+            current = revision()
             partial = document()
-            if partial is not None:
-                await write(session_id, partial)
-                log.debug(
-                    "Checkpointed session %s (%d messages)", session_id, len(partial["messages"])
-                )
+            if partial is None:
                 written = current
+                continue
+            await write(session_id, partial)
+            log.debug("Checkpointed session %s (%d messages)", session_id, len(partial["messages"]))
+            written = current
+            next_write = trio.current_time() + interval
     finally:
         stopped.set()

@@ -81,3 +81,23 @@ async def test_sigkill_then_restart_recovers_a_server_crash_document(tmp_path: P
     assert doc["customer_id"] == "carol"
     assert doc["messages"][0]["message"] == "Please remember this."
     assert not any(live.iterdir())
+
+
+async def test_a_kill_right_after_the_first_reply_loses_no_call(tmp_path: Path) -> None:
+    """The first change of a call is checkpointed at once, not one interval later: a crash in
+    a call's first seconds (here well inside a one-minute interval) still leaves its document."""
+    crashing = relay_process(tmp_path, CHECKPOINT_INTERVAL="60")
+    async with crashing as relay, call(relay.port, "dave") as client:
+        turn = await client.say("I only just called.")
+        assert turn[-1]["response"]["status"] == "completed"
+        relay.process.kill()
+        assert await wait_exit(relay.process) == -signal.SIGKILL
+    assert await stored_documents(tmp_path) == []
+
+    async with relay_process(tmp_path) as relay:
+        await relay.wait_for_line("from the spool")
+        relay.process.send_signal(signal.SIGTERM)
+        assert await wait_exit(relay.process) == 0
+    [doc] = await stored_documents(tmp_path)
+    assert (doc["customer_id"], doc["disconnect_reason"]) == ("dave", "server_crash")
+    assert doc["messages"][0]["message"] == "I only just called."
