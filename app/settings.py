@@ -66,6 +66,9 @@ class Settings:
     max_frame_rate: float = 250.0
     max_calls_per_customer: int = 5
     redact_pii: bool = True
+    #: False on a file system shared between hosts (Azure Files), where flock is not trusted:
+    #: each process then spools under its own name, with a lease (app.store.spool_leases).
+    spool_locks: bool = True
 
     @property
     def uses_simulator(self) -> bool:
@@ -125,6 +128,7 @@ class Settings:
                 "MAX_CALLS_PER_CUSTOMER", d.max_calls_per_customer, int, minimum=1, maximum=100_000
             ),
             redact_pii=reader.flag("REDACT_PII", d.redact_pii),
+            spool_locks=reader.flag("SPOOL_LOCKS", d.spool_locks),
         )
         settings._check_upstream()
         settings._check_time_bounds()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import attrs
 import trio
@@ -28,6 +29,7 @@ from app.store.deferred import DeferredStore
 from app.store.factory import open_store
 from app.store.recorder import DurableRecorder
 from app.store.spool import Spool
+from app.store.spool_leases import keep_named_spool
 from app.store.spool_slots import own_spool
 from app.tools import default_registry
 
@@ -107,16 +109,22 @@ class Relay:
         )
 
     async def start(self, nursery: trio.Nursery) -> None:
-        """Claim a spool slot, recover crashed calls, start the store's opener and the flusher
-        in ``nursery``.
+        """Claim a spool (a locked slot, or a named one with ``SPOOL_LOCKS=false``), recover
+        crashed calls, start the store's opener and the flusher in ``nursery``.
 
         Raises `StoreUnusableError` only for a store error that retrying cannot fix; an
         unreachable store is retried in the background while calls are served and spooled.
         A spool that cannot be claimed (``DATA_DIR`` unwritable) does not stop start-up either:
         calls go on, and ``/readyz`` and the metrics say that the spool is failing.
         """
+        data_dir = self.settings.data_dir
         try:
-            self.recorder.use_spool(await nursery.start(own_spool, self.settings.data_dir))
+            if self.settings.spool_locks:
+                spool = await nursery.start(own_spool, data_dir)
+            else:  # a share between hosts: a named spool with a lease, no file locks
+                keeper = partial(keep_named_spool, on_adopted=self.recorder.wake)
+                spool = await nursery.start(keeper, data_dir)
+            self.recorder.use_spool(spool)
         except OSError as exc:
             self.recorder.spool_health.failed("claim a spool slot", exc)
         await self.recorder.recover()

@@ -8,7 +8,8 @@ Shape (one nursery per call)::
           ├─ client task            browser -> upstream          (`ClientLoop`)
           ├─ upstream task          connect; upstream -> browser (`UpstreamLoop`)
           ├─ tool workers           work done for the model      (`ToolRunner`)
-          ├─ checkpoint task        partial record to the spool every CHECKPOINT_INTERVAL
+          ├─ checkpoint task        partial record to the spool: first change at once, then at
+          │                         most once per CHECKPOINT_INTERVAL
           ├─ watchdog task          idle and maximum-duration limits
           └─ logging-shutdown task  sleeps; its ``finally`` closes both sides and saves
 

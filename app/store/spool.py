@@ -283,9 +283,12 @@ def _move_unless_taken(source: Path, target: Path) -> bool:
         return False
     except FileNotFoundError:
         return False
-    source.unlink()
+    # Gone already: its directory was renamed by another adopter (see app.store.spool_leases)
+    # after the link; the file is here, and the store's upsert by id takes a second copy once.
+    source.unlink(missing_ok=True)
     _fsync_dir(target.parent)
-    _fsync_dir(source.parent)
+    with contextlib.suppress(FileNotFoundError):
+        _fsync_dir(source.parent)
     return True
 
 

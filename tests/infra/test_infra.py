@@ -225,6 +225,7 @@ def test_every_variable_the_container_gets_is_a_valid_relay_setting() -> None:
     assert settings.redact_pii is True
     assert settings.max_calls_per_customer == 5
     assert settings.max_frame_rate == 250.0
+    assert settings.spool_locks is False  # the share is mounted by every replica: leases
 
 
 def test_container_settings_keep_calls_alive() -> None:

@@ -143,6 +143,9 @@ var settings = {
   HOST: '0.0.0.0'
   PORT: string(relayPort)
   DATA_DIR: dataDir
+  // The share is mounted by every replica, where flock is not to be trusted: named spools
+  // with leases instead (app/store/spool_leases.py).
+  SPOOL_LOCKS: 'false'
   LOG_FORMAT: 'json'
   LOG_LEVEL: logLevel
   WORKERS: string(workers)
