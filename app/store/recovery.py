@@ -1,9 +1,10 @@
 """After a crash: the checkpoints a dead process left become documents waiting to be saved.
 
-Every live call's partial document is rewritten to its spool's ``live/`` directory every
-``CHECKPOINT_INTERVAL``; a call that ends deletes its checkpoint after its final document is
-saved or spooled.  So a checkpoint still there when a process starts (on a spool it owns: see
-`app.store.spool_slots`) is a call the previous owner died in.
+Every live call's partial document is written to its spool's ``live/`` directory when it first
+changes, then at most every ``CHECKPOINT_INTERVAL``; a call that ends deletes its checkpoint
+after its final document is saved or spooled.  So a checkpoint still there when a process
+starts (on a spool it owns: see `app.store.spool_slots`, or adopts: `app.store.spool_leases`)
+is a call the previous owner died in.
 
 Why a checkpoint never replaces a complete document: a call saves its final document *before*
 deleting its checkpoint, so a crash in between leaves both.  A recovered checkpoint is therefore

@@ -7,7 +7,8 @@ Two kinds of file live under the spool's root:
   document already in the store: final documents may; documents recovered from a checkpoint
   may not, so a partial record never replaces a complete one.
 - ``live/`` -- checkpoints of calls in progress: the partial document (``disconnect_reason``
-  ``server_crash``) rewritten every ``CHECKPOINT_INTERVAL``.  A call deletes its checkpoint once
+  ``server_crash``) written when the call first changes, then at most every
+  ``CHECKPOINT_INTERVAL``.  A call deletes its checkpoint once
   its final document is saved or spooled; a checkpoint still there at start-up is a call the
   process died in, and becomes a pending entry.
 
