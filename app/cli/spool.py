@@ -1,4 +1,6 @@
-"""``python -m app spool list|flush``: the documents waiting in ``DATA_DIR/spool``.
+"""``python -m app spool list|flush``: the documents waiting in ``DATA_DIR/spool`` (with
+``SPOOL_LOCKS=false``: in every named spool under ``DATA_DIR/spools``, see
+`app.store.spool_leases`).
 
 A document lands in the spool when the store did not take it in time; the server's flusher
 retries it.  ``list`` shows what waits (and how many live-call checkpoints and corrupt files
@@ -60,6 +62,22 @@ def spool_of(settings: Settings) -> Spool:
     return Spool(settings.data_dir / "spool")
 
 
+def spools_of(settings: Settings) -> tuple[Path, list[Spool]]:
+    """Where the spools are, and each of them: ``DATA_DIR/spool``, or with
+    ``SPOOL_LOCKS=false`` every named spool under ``DATA_DIR/spools`` (live processes' too:
+    a save is an upsert by id, and a file another process took first is skipped)."""
+    from app.store.spool import Spool
+
+    if settings.spool_locks:
+        spool = spool_of(settings)
+        return spool.root, [spool]
+    root = settings.data_dir / "spools"
+    try:
+        return root, [Spool(path) for path in sorted(root.iterdir()) if path.is_dir()]
+    except FileNotFoundError:
+        return root, []
+
+
 def pending_entries(spool: Spool) -> list[dict[str, Any]]:
     """What the listing shows of each pending document (never its messages)."""
     rows = []
@@ -94,16 +112,20 @@ def run_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     settings = load_settings()
-    spool = spool_of(settings)
-    try:
-        pending = pending_entries(spool)
-        live = len(spool.checkpoints())
-        corrupt = _file_count(spool.corrupt_dir)
-    except OSError as exc:
-        raise CommandError(f"cannot read the spool {spool.root}: {exc}") from None
+    where, spools = spools_of(settings)
+    pending: list[dict[str, Any]] = []
+    live = corrupt = 0
+    for spool in spools:
+        try:
+            pending += pending_entries(spool)
+            live += len(spool.checkpoints())
+            corrupt += _file_count(spool.corrupt_dir)
+        except OSError as exc:
+            raise CommandError(f"cannot read the spool {spool.root}: {exc}") from None
+    pending_dir = spools[0].pending_dir if settings.spool_locks else where
     if args.json:
         listing = {
-            "directory": str(spool.root),
+            "directory": str(where),
             "pending": pending,
             "live_checkpoints": live,
             "corrupt": corrupt,
@@ -112,8 +134,8 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     console = Console(file=sys.stdout)
     if not pending:
-        console.print(f"nothing pending in {spool.pending_dir}")
-    table = Table(title=f"Pending in {spool.pending_dir}")
+        console.print(f"nothing pending in {pending_dir}")
+    table = Table(title=f"Pending in {pending_dir}")
     for column in ("customer_id", "id", "session_start", "disconnect_reason", "messages"):
         table.add_column(column, justify="right" if column == "messages" else "left")
     for row in pending:
@@ -134,11 +156,13 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_flush(args: argparse.Namespace) -> int:
     settings = load_settings()
-    spool = spool_of(settings)
-    try:
-        before = len(spool.pending())
-    except OSError as exc:
-        raise CommandError(f"cannot read the spool {spool.root}: {exc}") from None
+    _, spools = spools_of(settings)
+    before = 0
+    for spool in spools:
+        try:
+            before += len(spool.pending())
+        except OSError as exc:
+            raise CommandError(f"cannot read the spool {spool.root}: {exc}") from None
     if not before:
         print("nothing pending", file=sys.stderr)
         return 0
@@ -146,13 +170,18 @@ def run_flush(args: argparse.Namespace) -> int:
     async def flush(store: ConversationStore) -> int:
         from app.store.recorder import DurableRecorder
 
-        recorder = DurableRecorder(store=store, spool=spool, save_timeout=settings.save_timeout)
-        try:
-            await recorder.flush()
-        except OSError as exc:
-            raise CommandError(f"cannot read the spool {spool.root}: {exc}") from None
-        left = recorder.pending_count()
-        print(f"saved {recorder.flushed} conversation(s), {left} still pending", file=sys.stderr)
+        flushed = left = 0
+        for spool in spools:
+            recorder = DurableRecorder(
+                store=store, spool=spool, save_timeout=settings.save_timeout
+            )
+            try:
+                await recorder.flush()
+            except OSError as exc:
+                raise CommandError(f"cannot read the spool {spool.root}: {exc}") from None
+            flushed += recorder.flushed
+            left += recorder.pending_count()
+        print(f"saved {flushed} conversation(s), {left} still pending", file=sys.stderr)
         if left:
             raise CommandError(
                 f"{left} conversation(s) still pending: the store did not take them "

@@ -69,6 +69,37 @@ async def test_spool_list_and_flush_save_every_pending_document(tmp_path: Path) 
     assert "0 pending, 1 live-call checkpoint(s), 0 corrupt file(s)" in table.stdout
 
 
+async def test_with_named_spools_list_and_flush_cover_every_one(tmp_path: Path) -> None:
+    """SPOOL_LOCKS=false (Azure Files): each relay process has a spool under DATA_DIR/spools;
+    the command lists and flushes all of them, a live process's included (upserts by id)."""
+    await seed(Settings(data_dir=tmp_path), [])
+    first, second = Spool(tmp_path / "spools" / "host-a-7"), Spool(tmp_path / "spools" / "host-b-7")
+    first.write_pending(DATA_SET[0])
+    second.write_pending(DATA_SET[1])
+    second.write_pending(DATA_SET[2])
+    second.write_checkpoint("live-call", DATA_SET[3])
+    Spool(tmp_path / "spool").write_pending(DATA_SET[3])  # not this mode's: left alone
+    env = command_env(tmp_path, {}, SPOOL_LOCKS="false")
+
+    listed = await run_app(env, "spool", "list", "--json")
+    assert listed.status == 0, listed.stderr
+    listing = json.loads(listed.stdout)
+    assert listing["directory"] == str(tmp_path / "spools")
+    assert sorted(e["id"] for e in listing["pending"]) == sorted(d["id"] for d in DATA_SET[:3])
+    assert listing["live_checkpoints"] == 1
+
+    flushed = await run_app(env, "spool", "flush")
+    assert flushed.status == 0, flushed.stderr
+    assert flushed.stderr_lines[-1] == "saved 3 conversation(s), 0 still pending"
+    assert first.pending() == second.pending() == []
+    assert len(Spool(tmp_path / "spool").pending()) == 1
+    store = await SQLiteStore.open(tmp_path / "conversations.sqlite3")
+    try:
+        assert await store.count() == 3
+    finally:
+        await store.aclose()
+
+
 async def test_spool_flush_to_an_unreachable_store_keeps_the_documents(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool")
     spool.write_pending(DATA_SET[0])
