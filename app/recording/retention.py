@@ -26,6 +26,7 @@ system work runs in worker threads.  A failed pass is logged and tried again nex
 from __future__ import annotations
 
 import logging
+import stat
 import time
 from contextlib import aclosing
 from pathlib import Path
@@ -124,7 +125,7 @@ def _old_recordings(directory: Path, before: float) -> dict[str, Path]:
             status = path.stat()
         except FileNotFoundError:
             continue
-        if path.is_file() and status.st_mtime < before:
+        if stat.S_ISREG(status.st_mode) and status.st_mtime < before:
             found[path.name.removesuffix(SUFFIX)] = path
     return found
 
