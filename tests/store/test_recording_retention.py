@@ -36,7 +36,7 @@ async def test_a_pass_deletes_only_old_recordings_whose_document_is_gone(tmp_pat
         kept = aged(write_local_recording(tmp_path, kept_doc, AUDIO), 30)
         expired = aged(write_local_recording(tmp_path, recorded_document(1.0, session_id="gone"), AUDIO), 8)
         young = aged(write_local_recording(tmp_path, recorded_document(1.0, session_id="new"), AUDIO), 1)
-        other = aged(tmp_path / "recordings" / "notes.txt", 0)
+        other = tmp_path / "recordings" / "notes.txt"
         other.write_text("not a recording")
         aged(other, 30)
         result = await prune_recordings(tmp_path / "recordings", store, now=time.time(), grace=7 * DAY)
