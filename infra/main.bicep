@@ -112,6 +112,9 @@ param maxFrameRate int = 250
 @description('REDACT_PII: redact personal data in stored transcripts before they are saved.')
 param redactPii bool = true
 
+@description('RECORD_CALLS: keep each call\'s audio (caller and assistant, as heard) in the Blob container recordings; see docs/recording.md for the consent and retention duties.')
+param recordCalls bool = false
+
 @description('LOG_LEVEL of the relay.')
 @allowed(['CRITICAL', 'ERROR', 'WARNING', 'INFO', 'DEBUG'])
 param logLevel string = 'INFO'
@@ -214,6 +217,18 @@ module cosmos 'modules/cosmos/cosmos.bicep' = {
   }
 }
 
+// Call recordings: container, lifecycle rule from the same TTL, the identity's data role.
+module recordings 'modules/storage/recordings.bicep' = {
+  name: 'recordings'
+  scope: group
+  params: {
+    accountName: dataShare.outputs.accountName
+    conversationTtlSeconds: conversationTtlSeconds
+    relayPrincipalId: appIdentity.outputs.principalId
+    developerPrincipalIds: developers
+  }
+}
+
 module openAi 'modules/openai/openai.bicep' = {
   name: 'openai'
   scope: group
@@ -286,6 +301,8 @@ module relay 'modules/app/relay.bicep' = {
     openAiDeployment: openAi.outputs.deploymentName
     adminToken: adminToken
     callTokenSecret: callTokenSecret
+    recordCalls: recordCalls
+    storageAccountUrl: recordings.outputs.accountUrl
   }
 }
 
@@ -317,3 +334,4 @@ output COSMOSDB_DATABASE string = cosmos.outputs.databaseName
 output COSMOSDB_CONTAINER string = cosmos.outputs.containerName
 output AZURE_OPENAI_ENDPOINT string = openAi.outputs.endpoint
 output AZURE_OPENAI_DEPLOYMENT string = openAi.outputs.deploymentName
+output AZURE_STORAGE_ACCOUNT_URL string = recordings.outputs.accountUrl

@@ -119,6 +119,12 @@ param openAiEndpoint string
 @description('AZURE_OPENAI_DEPLOYMENT.')
 param openAiDeployment string
 
+@description('RECORD_CALLS: record every call\'s audio.')
+param recordCalls bool
+
+@description('AZURE_STORAGE_ACCOUNT_URL: the Blob endpoint recordings go to (container recordings), with the managed identity.')
+param storageAccountUrl string
+
 @description('ADMIN_TOKEN (\'\': the admin API answers loopback clients only, i.e. nobody).')
 @secure()
 param adminToken string
@@ -161,6 +167,8 @@ var settings = {
   COSMOSDB_ENDPOINT: cosmosEndpoint
   COSMOSDB_DATABASE: cosmosDatabase
   COSMOSDB_CONTAINER: cosmosContainer
+  RECORD_CALLS: recordCalls ? 'true' : 'false'
+  AZURE_STORAGE_ACCOUNT_URL: storageAccountUrl
 }
 
 var relayProbes = [
