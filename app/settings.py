@@ -69,6 +69,10 @@ class Settings:
     #: False on a file system shared between hosts (Azure Files), where flock is not trusted:
     #: each process then spools under its own name, with a lease (app.store.spool_leases).
     spool_locks: bool = True
+    # Call recording (docs/recording.md).  Neither storage setting: files under DATA_DIR/recordings.
+    record_calls: bool = False
+    azure_storage_account_url: str | None = None
+    azure_storage_connection_string: str | None = attrs.field(default=None, repr=False)
 
     @property
     def uses_simulator(self) -> bool:
@@ -129,9 +133,13 @@ class Settings:
             ),
             redact_pii=reader.flag("REDACT_PII", d.redact_pii),
             spool_locks=reader.flag("SPOOL_LOCKS", d.spool_locks),
+            record_calls=reader.flag("RECORD_CALLS", d.record_calls),
+            azure_storage_account_url=reader.optional("AZURE_STORAGE_ACCOUNT_URL"),
+            azure_storage_connection_string=reader.optional("AZURE_STORAGE_CONNECTION_STRING"),
         )
         settings._check_upstream()
         settings._check_time_bounds()
+        settings._check_storage()
         if settings.call_token_secret is not None and len(settings.call_token_secret) < 32:
             raise SettingsError(
                 "CALL_TOKEN_SECRET must be at least 32 characters (an HS256 key shorter than "
@@ -148,6 +156,16 @@ class Settings:
                 f"{SPOOL_MARGIN:g} s ({needed:g} s): a call ended by a shutdown gets SAVE_TIMEOUT "
                 f"for the store and then up to {SPOOL_MARGIN:g} s to write its spool file"
             )
+
+    def _check_storage(self) -> None:
+        url = self.azure_storage_account_url
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme not in ("https", "http") or not parts.hostname:
+                raise SettingsError(
+                    "AZURE_STORAGE_ACCOUNT_URL must be an https:// URL such as "
+                    f"https://ACCOUNT.blob.core.windows.net/, got {url!r}"
+                )
 
     def _check_upstream(self) -> None:
         if self.upstream_url is not None and self.upstream_url != SIMULATOR:

@@ -31,6 +31,7 @@ from quart import Blueprint, Response, request
 from quart.wrappers.response import ResponseBody
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
+from app.admission.relay import Relay
 from app.recording.links import LINK_SECONDS, link_key, link_valid, sign_link
 from app.recording.readers import (
     LocalRecordings,
@@ -42,7 +43,6 @@ from app.recording.readers import (
 )
 from app.store.base import StoreError
 from app.web.common import admin_refusal, json_response, problem
-from app.web.relay import Relay
 
 __all__ = ["CHUNK", "RecordingBody", "create_recording_api"]
 

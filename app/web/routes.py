@@ -22,6 +22,7 @@ from app.web.admin_api import create_admin_api
 from app.web.common import json_response
 from app.web.live_api import create_live_api
 from app.web.metrics import metrics_registry, render
+from app.web.recording_api import create_recording_api
 
 STATIC = Path(__file__).parent / "static"
 #: Bound on the store ping whose result `/readyz` reports (in its body, never its status).
@@ -37,6 +38,8 @@ _POLICY = (
     "script-src 'self'",
     "style-src 'self'",
     "img-src 'self' data:",
+    # The recording player on /admin: its <audio> fetches the recording route itself.
+    "media-src 'self'",
     "base-uri 'none'",
     "form-action 'self'",
     "frame-ancestors 'none'",
@@ -83,6 +86,7 @@ def create_web(relay: Relay) -> QuartTrio:
     web.after_request(security_headers)
     web.register_blueprint(create_admin_api(relay))
     web.register_blueprint(create_live_api(relay, relay.live))
+    web.register_blueprint(create_recording_api(relay))
 
     @web.get("/")
     async def index() -> Any:

@@ -39,6 +39,7 @@ OUTPUT_SAMPLES = {
     "openAi.outputs.endpoint": "https://oai-abc.openai.azure.com/",
     "openAi.outputs.deploymentName": "gpt-realtime",
     "appIdentity.outputs.clientId": "00000000-0000-0000-0000-000000000001",
+    "recordings.outputs.accountUrl": "https://stabc.blob.core.windows.net/",
 }
 
 

@@ -34,6 +34,8 @@ PURE_PACKAGES = ("app.rules", "app.record")
 #: Pure modules in packages that also do I/O.
 PURE_MODULES = (
     "app.live.projection",
+    # Signed links to a recording (HMAC over values; the route passes the time).
+    "app.recording.links",
     # The store's pure helpers: keys, paging, the Cosmos DB query shapes and indexing policy.
     "app.store.base",
     "app.store.paging",
@@ -44,7 +46,7 @@ PURE = (*PURE_PACKAGES, *PURE_MODULES)
 #: Packages whose ``__init__`` runs on the way to a pure module: checked like one (their other
 #: modules are not pure: ``app.live.hub`` uses trio; ``app/store/__init__.py`` names its
 #: back ends but imports them only on first use).
-PURE_PACKAGE_INITS = ("app", "app.live", "app.store")
+PURE_PACKAGE_INITS = ("app", "app.live", "app.store", "app.recording")
 #: Checked again without following ``app/store/__init__.py``: each helper is pure in itself.
 STORE_PURE_MODULES = (
     "app.store.base",
@@ -117,6 +119,7 @@ PARTS = (
     "app.record",
     "app.live",
     "app.store",
+    "app.recording",
     "app.simulator",
     "app.agents",
     "app.tools",

@@ -6,6 +6,7 @@ import { AdminApi, ApiError } from "./api.mjs";
 import { drawCallsPerDay } from "./chart.mjs";
 import { formatDuration, formatPercent, formatTime, reasonIsProblem, reasonText } from "./format.mjs";
 import { LiveBoard } from "./live.mjs";
+import { RecordingPlayer, recordingSummary } from "./recording.mjs";
 
 const CHART_DAYS = 14;
 const REFRESH_MS = 10000;
@@ -18,6 +19,11 @@ const live = new LiveBoard({
   openConversation: (customerId, id) => openConversation({ customer_id: customerId, id }).catch(failed),
   refused: (error) => failed(new ApiError(error.status, error.message)),
 });
+
+const player = new RecordingPlayer(
+  { section: $("detail-recording"), audio: $("detail-audio"), note: $("recording-note") },
+  api,
+);
 
 const page = {
   // Continuation tokens of the pages before the current one ([0] is the first page: null).
@@ -148,6 +154,7 @@ async function openConversation(item, row) {
   fact(facts, "Interruptions", String(meta.interruptions ?? 0));
   fact(facts, "Agents", (meta.agents_used ?? []).join(", ") || "–");
   fact(facts, "Tools called", (meta.tools_called ?? []).join(", ") || "none");
+  fact(facts, "Recording", doc.recording ? recordingSummary(doc.recording) : "not recorded");
 
   const list = $("detail-messages");
   list.replaceChildren();
@@ -168,6 +175,7 @@ async function openConversation(item, row) {
   }
   $("detail").hidden = false;
   $("detail").scrollIntoView({ block: "start" });
+  await player.show(doc);
 }
 
 async function showDashboard() {
@@ -225,6 +233,7 @@ $("filter").addEventListener("submit", (event) => {
   showPage(null).catch(failed);
 });
 $("close-detail").addEventListener("click", () => {
+  player.hide();
   $("detail").hidden = true;
 });
 

@@ -20,8 +20,8 @@ export class AdminApi {
     else sessionStorage.removeItem(TOKEN_KEY);
   }
 
-  /** GET a path of the admin API; the Response, or ApiError with the server's reason. */
-  async fetch(path, params = {}) {
+  /** GET (or `method`) a path of the admin API; the Response, or ApiError with the server's reason. */
+  async fetch(path, params = {}, method = "GET") {
     const url = new URL(`/api/admin/${path}`, window.location.origin);
     for (const [name, value] of Object.entries(params)) {
       if (value !== null && value !== undefined && value !== "") url.searchParams.set(name, value);
@@ -29,7 +29,7 @@ export class AdminApi {
     const headers = this.token ? { Authorization: `Bearer ${this.token}` } : {};
     let response;
     try {
-      response = await fetch(url, { headers, cache: "no-store" });
+      response = await fetch(url, { method, headers, cache: "no-store" });
     } catch {
       throw new ApiError(0, "The relay could not be reached.");
     }
@@ -63,6 +63,12 @@ export class AdminApi {
 
   conversation(customerId, id) {
     return this.json(`conversations/${encodeURIComponent(customerId)}/${encodeURIComponent(id)}`);
+  }
+
+  /** A short-lived link the <audio> element can fetch the recording with (./recording.mjs). */
+  async recordingLink(customerId, id) {
+    const path = `conversations/${encodeURIComponent(customerId)}/${encodeURIComponent(id)}/recording/link`;
+    return (await this.fetch(path, {}, "POST")).json();
   }
 
   /** Every conversation as NDJSON, for a download. */

@@ -44,7 +44,11 @@ export class RecordingPlayer {
     this.current = { customerId: doc.customer_id, id: doc.id };
     this.note.textContent = `Recording: ${recordingSummary(doc.recording)}. Caller on the left, assistant on the right.`;
     this.section.hidden = false;
-    await this.load(0, false);
+    try {
+      await this.load(0, false);
+    } catch (error) {
+      this.failed(error);
+    }
   }
 
   hide() {
