@@ -42,7 +42,7 @@ export class RecordingPlayer {
     this.hide();
     if (!doc.recording) return;
     this.current = { customerId: doc.customer_id, id: doc.id };
-    this.note.textContent = `Recording: ${recordingSummary(doc.recording)}. Caller on the left, assistant on the right.`;
+    this.note.textContent = "The caller on the left channel, the assistant on the right.";
     this.section.hidden = false;
     try {
       await this.load(0, false);
