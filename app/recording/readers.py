@@ -279,14 +279,22 @@ class BlobRecordings:
         # In a worker thread: the credential may probe the environment.
         from azure.storage.blob import BlobServiceClient
 
-        limits = {"connection_timeout": CONNECT_TIMEOUT, "read_timeout": READ_TIMEOUT}
         if self.connection_string:
-            service = BlobServiceClient.from_connection_string(self.connection_string, **limits)
+            service = BlobServiceClient.from_connection_string(
+                self.connection_string,
+                connection_timeout=CONNECT_TIMEOUT,
+                read_timeout=READ_TIMEOUT,
+            )
         elif self.account_url:
             from app.model.azure_credential import default_credential
 
             factory = self.credential_factory or default_credential
-            service = BlobServiceClient(self.account_url, credential=factory(), **limits)
+            service = BlobServiceClient(
+                self.account_url,
+                credential=factory(),
+                connection_timeout=CONNECT_TIMEOUT,
+                read_timeout=READ_TIMEOUT,
+            )
         else:
             raise RecordingUnavailable("neither a connection string nor an account URL is set")
         return service.get_container_client(CONTAINER)

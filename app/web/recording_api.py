@@ -169,7 +169,7 @@ def create_recording_api(relay: Relay) -> Blueprint:
         except RecordingUnavailable as exc:
             return problem(503, f"the recording storage is unavailable: {exc}")
         response = Response(
-            RecordingBody(reader, name, info.size),  # type: ignore[arg-type]
+            RecordingBody(reader, name, info.size),
             content_type=CONTENT_TYPE,
         )
         response.content_length = info.size
@@ -180,7 +180,9 @@ def create_recording_api(relay: Relay) -> Blueprint:
         response.headers["Content-Disposition"] = f'inline; filename="{name}"'
         if "," in request.headers.get("Range", ""):
             return response  # several ranges: the whole file, as RFC 9110 allows
-        return await response.make_conditional(request, accept_ranges=True, complete_length=info.size)
+        return await response.make_conditional(
+            request, accept_ranges=True, complete_length=info.size
+        )
 
     @api.post("/<customer_id>/<doc_id>/recording/link")
     async def recording_link(customer_id: str, doc_id: str) -> Response:

@@ -32,7 +32,7 @@ async (audio) => {
     audio.addEventListener("error", () => resolve(`error ${audio.error?.code}`), { once: true });
   });
   if (audio.readyState < 1) {
-    await new Promise((resolve) => audio.addEventListener("loadedmetadata", resolve, { once: true }));
+    await new Promise((done) => audio.addEventListener("loadedmetadata", done, { once: true }));
   }
   const duration = audio.duration;
   audio.currentTime = 0.5;  // a seek: a range request the link must allow

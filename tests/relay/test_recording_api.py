@@ -69,7 +69,9 @@ async def test_refused_without_the_admin_token_or_with_a_bad_link(tmp_path: Path
         del client.headers["Authorization"]
         bare = await client.get(path_of(doc))
         wrong = await client.get(path_of(doc), headers={"Authorization": "Bearer nope"})
-        forged = await client.get(path_of(doc), params={"expires": "9999999999", "signature": "x" * 43})
+        forged = await client.get(
+            path_of(doc), params={"expires": "9999999999", "signature": "x" * 43}
+        )
         link = await client.post(path_of(doc) + "/link")
     assert bare.status_code == 401
     assert wrong.status_code == 401

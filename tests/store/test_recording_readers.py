@@ -48,9 +48,7 @@ def upload(azurite: Azurite, name: str, data: bytes) -> None:
 
 
 @pytest.fixture(params=["local", "blob"])
-async def reader(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[RecordingReader]:
+async def reader(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RecordingReader]:
     if request.param == "local":
         (tmp_path / "recordings").mkdir()
         (tmp_path / "recordings" / NAME).write_bytes(AUDIO)
@@ -59,7 +57,9 @@ async def reader(
     else:
         azurite: Azurite = request.getfixturevalue("azurite")
         await trio.to_thread.run_sync(upload, azurite, NAME, AUDIO)
-        settings = relay_settings(tmp_path, azure_storage_connection_string=azurite.connection_string)
+        settings = relay_settings(
+            tmp_path, azure_storage_connection_string=azurite.connection_string
+        )
         found = open_reader(settings)
         assert isinstance(found, BlobRecordings)
     try:

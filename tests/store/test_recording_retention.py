@@ -34,12 +34,18 @@ async def test_a_pass_deletes_only_old_recordings_whose_document_is_gone(tmp_pat
         kept_doc = recorded_document(1.0, session_id="kept")
         await store.save(kept_doc)
         kept = aged(write_local_recording(tmp_path, kept_doc, AUDIO), 30)
-        expired = aged(write_local_recording(tmp_path, recorded_document(1.0, session_id="gone"), AUDIO), 8)
-        young = aged(write_local_recording(tmp_path, recorded_document(1.0, session_id="new"), AUDIO), 1)
+        expired = aged(
+            write_local_recording(tmp_path, recorded_document(1.0, session_id="gone"), AUDIO), 8
+        )
+        young = aged(
+            write_local_recording(tmp_path, recorded_document(1.0, session_id="new"), AUDIO), 1
+        )
         other = tmp_path / "recordings" / "notes.txt"
         other.write_text("not a recording")
         aged(other, 30)
-        result = await prune_recordings(tmp_path / "recordings", store, now=time.time(), grace=7 * DAY)
+        result = await prune_recordings(
+            tmp_path / "recordings", store, now=time.time(), grace=7 * DAY
+        )
     finally:
         await store.aclose()
     assert result.deleted == (expired.name,)
@@ -70,13 +76,17 @@ async def test_the_relay_prunes_pass_after_pass(tmp_path: Path) -> None:
     store = await SQLiteStore.open(tmp_path / "conversations.sqlite3")
     folder = tmp_path / "recordings"
     try:
-        first = aged(write_local_recording(tmp_path, recorded_document(1.0, session_id="a"), AUDIO), 9)
+        first = aged(
+            write_local_recording(tmp_path, recorded_document(1.0, session_id="a"), AUDIO), 9
+        )
         async with trio.open_nursery() as nursery:
             await nursery.start(
                 partial(keep_pruning, folder, store, interval=0.05, first_delay=0.01)
             )
             await eventually(lambda: not first.exists(), deadline=10)
-            second = aged(write_local_recording(tmp_path, recorded_document(1.0, session_id="b"), AUDIO), 9)
+            second = aged(
+                write_local_recording(tmp_path, recorded_document(1.0, session_id="b"), AUDIO), 9
+            )
             await eventually(lambda: not second.exists(), deadline=10)
             nursery.cancel_scope.cancel()
     finally:

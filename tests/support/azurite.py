@@ -51,7 +51,9 @@ class Azurite:
     def start(cls, workdir: Path) -> Azurite:
         """Launch Azurite's Blob service with its data under ``workdir``; return once it listens."""
         if not LAUNCHER.exists():
-            raise AzuriteError(f"{LAUNCHER} is missing: run scripts/install-azurite (scripts/test does)")
+            raise AzuriteError(
+                f"{LAUNCHER} is missing: run scripts/install-azurite (scripts/test does)"
+            )
         location = workdir / "azurite"
         location.mkdir(parents=True, exist_ok=True)
         process = subprocess.Popen(
@@ -115,7 +117,9 @@ class Azurite:
             while (found := _LISTENING.search(self.output)) is None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not selector.select(remaining):
-                    raise AzuriteError(f"Azurite did not listen within {START_TIMEOUT:g} s: {self._said()}")
+                    raise AzuriteError(
+                        f"Azurite did not listen within {START_TIMEOUT:g} s: {self._said()}"
+                    )
                 chunk = os.read(stdout.fileno(), 4096)
                 if not chunk:
                     raise AzuriteError(f"Azurite exited: {self._said()}")

@@ -37,7 +37,9 @@ def wav_bytes(seconds: float, rate: int = RATE) -> bytes:
     return out.getvalue()
 
 
-def recording_field(doc_id: str, seconds: float, where: str = "local", **changes: Any) -> dict[str, Any]:
+def recording_field(
+    doc_id: str, seconds: float, where: str = "local", **changes: Any
+) -> dict[str, Any]:
     """The document's ``recording`` field, as the writer fills it for a complete recording."""
     field: dict[str, Any] = {
         "name": f"{doc_id}.wav",
@@ -52,9 +54,7 @@ def recording_field(doc_id: str, seconds: float, where: str = "local", **changes
     return field
 
 
-def recorded_document(
-    seconds: float, where: str = "local", **document: Any
-) -> dict[str, Any]:
+def recorded_document(seconds: float, where: str = "local", **document: Any) -> dict[str, Any]:
     """A conversation document (built as the relay builds them) that references its recording."""
     doc = make_document(**document)
     doc["recording"] = recording_field(doc["id"], seconds, where)
@@ -65,6 +65,6 @@ def write_local_recording(data_dir: Path, doc: dict[str, Any], audio: bytes) -> 
     """Put ``audio`` where the relay keeps local recordings: ``DATA_DIR/recordings/<name>``."""
     folder = data_dir / "recordings"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / doc["recording"]["name"]
+    path = folder / str(doc["recording"]["name"])
     path.write_bytes(audio)
     return path
