@@ -31,6 +31,14 @@ def path_of(doc: dict[str, Any]) -> str:
     return f"/api/admin/conversations/{doc['customer_id']}/{doc['id']}/recording"
 
 
+def admin_client(port: int, token: str | None = TOKEN) -> httpx.AsyncClient:
+    """An HTTP client of the relay on ``port``, with the admin token unless ``token`` is None."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=IO_TIMEOUT
+    )
+
+
 @asynccontextmanager
 async def relay_with_recording(
     tmp_path: Path, audio: bytes = AUDIO, **settings: Any
@@ -41,11 +49,7 @@ async def relay_with_recording(
         doc = recorded_document(2.5, customer_id="cust-7")
         write_local_recording(data_dir, doc, audio)
         await relay.store.save(doc)
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{relay.port}",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-            timeout=IO_TIMEOUT,
-        ) as client:
+        async with admin_client(relay.port) as client:
             yield relay, client, doc
 
 
@@ -182,9 +186,7 @@ async def test_without_an_admin_token_loopback_reads_and_links_are_plain(tmp_pat
         doc = recorded_document(2.5, customer_id="cust-7")
         write_local_recording(data_dir, doc, AUDIO)
         await relay.store.save(doc)
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{relay.port}", timeout=IO_TIMEOUT
-        ) as client:
+        async with admin_client(relay.port, token=None) as client:
             link = (await client.post(path_of(doc) + "/link")).json()
             whole = await client.get(link["url"])
     assert link["url"] == path_of(doc)
@@ -250,11 +252,7 @@ async def test_a_blob_recording_streams_with_ranges(tmp_path: Path) -> None:
             local = recorded_document(1.0, customer_id="cust-7", session_id="s4")
             write_local_recording(tmp_path / "relay", local, wav_bytes(1.0))
             await relay.store.save(local)
-            async with httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{relay.port}",
-                headers={"Authorization": f"Bearer {TOKEN}"},
-                timeout=IO_TIMEOUT,
-            ) as client:
+            async with admin_client(relay.port) as client:
                 whole = await client.get(path_of(doc))
                 suffix = await client.get(path_of(doc), headers={"Range": "bytes=-4000"})
                 past = await client.get(path_of(doc), headers={"Range": f"bytes={SIZE}-"})
