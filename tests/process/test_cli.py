@@ -32,6 +32,7 @@ from tests.support.commands import (
     seed,
     today,
 )
+from tests.support.recordings import recorded_document, wav_bytes, write_local_recording
 
 pytestmark = pytest.mark.slow
 
@@ -219,3 +220,15 @@ def test_tools_and_agents_are_counted_once_per_conversation() -> None:
     figures = stats.as_json()
     assert figures["top_tools"] == [{"tool": "a", "calls": 1}, {"tool": "b", "calls": 1}]
     assert figures["agents"] == [{"agent": "root", "calls": 2}]
+
+
+async def test_export_carries_a_recordings_reference_not_its_audio(tmp_path: Path) -> None:
+    recorded = recorded_document(12.5, customer_id="cust-rec")
+    write_local_recording(tmp_path, recorded, wav_bytes(0.2))
+    with trio.fail_after(COMMAND_TIMEOUT):
+        await seed(Settings(data_dir=tmp_path), [recorded])
+    done = await run_app(command_env(tmp_path, {}), "export")
+    assert done.status == 0, done.stderr
+    [line] = done.stdout.splitlines()
+    assert json.loads(line)["recording"] == recorded["recording"]
+    assert "RIFF" not in done.stdout and len(line) < 5000

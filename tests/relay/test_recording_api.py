@@ -107,6 +107,15 @@ async def test_404_for_no_conversation_no_recording_or_no_file(tmp_path: Path) -
     assert no_link.status_code == 404
 
 
+async def test_a_blob_recording_on_a_relay_without_blob_settings_is_503(tmp_path: Path) -> None:
+    async with relay_with_recording(tmp_path) as (relay, client, _):
+        elsewhere = recorded_document(1.0, where="blob", customer_id="cust-7", session_id="s5")
+        await relay.store.save(elsewhere)
+        answer = await client.get(path_of(elsewhere))
+    assert answer.status_code == 503
+    assert "AZURE_STORAGE_ACCOUNT_URL" in answer.json()["error"]
+
+
 @pytest.mark.parametrize(
     ("header", "start", "stop"),
     [
