@@ -20,6 +20,9 @@ SIMULATOR = "simulator"
 #: On top of SAVE_TIMEOUT: time for the spool write when the store write failed or timed out.
 #: A call's save takes at most SAVE_TIMEOUT + SPOOL_MARGIN, so SHUTDOWN_GRACE must cover it.
 SPOOL_MARGIN = 5.0
+#: With RECORD_CALLS: the most a call's shutdown spends finishing its recording before the save
+#: (`app.recording.writer.FINISH_TIMEOUT`), so SHUTDOWN_GRACE must cover it too.
+RECORDING_MARGIN = 8.0
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 _LOG_FORMATS = ("TEXT", "JSON")
 
@@ -69,7 +72,7 @@ class Settings:
     #: False on a file system shared between hosts (Azure Files), where flock is not trusted:
     #: each process then spools under its own name, with a lease (app.store.spool_leases).
     spool_locks: bool = True
-    # Call recording (docs/recording.md).  Neither storage setting: files under DATA_DIR/recordings.
+    #: RECORD_CALLS: a stereo WAV of every call (docs/recording.md: consent and retention).
     record_calls: bool = False
     azure_storage_account_url: str | None = None
     azure_storage_connection_string: str | None = attrs.field(default=None, repr=False)
@@ -139,7 +142,7 @@ class Settings:
         )
         settings._check_upstream()
         settings._check_time_bounds()
-        settings._check_storage()
+        settings._check_recording_storage()
         if settings.call_token_secret is not None and len(settings.call_token_secret) < 32:
             raise SettingsError(
                 "CALL_TOKEN_SECRET must be at least 32 characters (an HS256 key shorter than "
@@ -148,7 +151,8 @@ class Settings:
         return settings
 
     def _check_time_bounds(self) -> None:
-        """The shutdown drain must leave a call time to save, or to spool when the store hangs."""
+        """The shutdown drain must leave a call time to save, or to spool when the store hangs
+        (and, with RECORD_CALLS, to finish its recording first)."""
         needed = self.save_timeout + SPOOL_MARGIN
         if self.shutdown_grace < needed:
             raise SettingsError(
@@ -156,16 +160,45 @@ class Settings:
                 f"{SPOOL_MARGIN:g} s ({needed:g} s): a call ended by a shutdown gets SAVE_TIMEOUT "
                 f"for the store and then up to {SPOOL_MARGIN:g} s to write its spool file"
             )
+        if self.record_calls and self.shutdown_grace < needed + RECORDING_MARGIN:
+            raise SettingsError(
+                f"SHUTDOWN_GRACE ({self.shutdown_grace:g} s) must be at least SAVE_TIMEOUT + "
+                f"{SPOOL_MARGIN + RECORDING_MARGIN:g} s ({needed + RECORDING_MARGIN:g} s) with "
+                f"RECORD_CALLS: a call's shutdown first spends up to {RECORDING_MARGIN:g} s "
+                "finishing its recording"
+            )
 
-    def _check_storage(self) -> None:
+    def _check_recording_storage(self) -> None:
+        """One place for recordings: an account URL (Entra ID) or a connection string."""
         url = self.azure_storage_account_url
+        if url is not None and self.azure_storage_connection_string is not None:
+            raise SettingsError(
+                "set AZURE_STORAGE_ACCOUNT_URL (Entra ID) or AZURE_STORAGE_CONNECTION_STRING, "
+                "not both: recordings go to one storage account"
+            )
         if url is not None:
             parts = urlsplit(url)
             if parts.scheme not in ("https", "http") or not parts.hostname:
                 raise SettingsError(
                     "AZURE_STORAGE_ACCOUNT_URL must be an https:// URL such as "
-                    f"https://ACCOUNT.blob.core.windows.net/, got {url!r}"
+                    f"https://ACCOUNT.blob.core.windows.net, got {url!r}"
                 )
+        connection = self.azure_storage_connection_string
+        if connection is not None and "=" not in connection:
+            raise SettingsError(
+                "AZURE_STORAGE_CONNECTION_STRING must be a storage connection string "
+                "(AccountName=...;AccountKey=...;...); the value is not shown"
+            )
+
+    def describe_recording(self) -> str:
+        """Where recordings go, for the start-up banner; never includes a key."""
+        if not self.record_calls:
+            return "off"
+        if self.azure_storage_account_url is not None:
+            return f"Blob Storage {self.azure_storage_account_url} (Entra ID), container recordings"
+        if self.azure_storage_connection_string is not None:
+            return "Blob Storage (connection string), container recordings"
+        return f"files under {self.data_dir / 'recordings'}"
 
     def _check_upstream(self) -> None:
         if self.upstream_url is not None and self.upstream_url != SIMULATOR:

@@ -1,4 +1,5 @@
-"""Shared fixtures: the local Cosmos DB server, and the store back ends to run tests against."""
+"""Shared fixtures: the local Cosmos DB server, Azurite (Blob Storage), and the store back ends
+to run tests against."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.azurite import Azurite
 from tests.support.cosmos_server import CosmosServer
 
 
@@ -25,6 +27,16 @@ def cosmos_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CosmosSe
 def private_cosmos_server(tmp_path: Path) -> Iterator[CosmosServer]:
     """A local Cosmos DB server for this test alone: for tests that take it down or break it."""
     server = CosmosServer.start(tmp_path / "cosmos-server")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """One Azurite Blob service for the session (each call's blob has a name of its own)."""
+    server = Azurite.start(tmp_path_factory.mktemp("azurite"))
     try:
         yield server
     finally:

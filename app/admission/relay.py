@@ -23,13 +23,12 @@ from app.live.projection import identity
 from app.model.upstream import UpstreamConnector, WebSocketConnector
 from app.model.upstream_auth import upstream_url_and_auth
 from app.record.redaction import redacted_text
-from app.recording.readers import local_directory
-from app.recording.retention import keep_pruning
 from app.settings import Settings
 from app.store.base import ConversationStore
 from app.store.deferred import DeferredStore
 from app.store.factory import open_store
 from app.store.recorder import DurableRecorder
+from app.store.recording_retention import keep_pruning
 from app.store.spool import Spool
 from app.store.spool_leases import keep_named_spool
 from app.store.spool_slots import own_spool
@@ -132,8 +131,8 @@ class Relay:
         await self.recorder.recover()
         await nursery.start(self.store.keep_opening, STORE_STARTUP_WAIT)
         await nursery.start(self.recorder.run_flusher)
-        # Local recordings expire with their documents (app.recording.retention).
-        await nursery.start(keep_pruning, local_directory(self.settings), self.store)
+        # Local recordings expire with their documents (the folder app.recording's readers read).
+        await nursery.start(keep_pruning, self.settings.data_dir / "recordings", self.store)
         self.ready = True
 
     async def drain(self) -> None:

@@ -1,7 +1,11 @@
-"""Call recording: each call's audio as the caller heard it, one stereo WAV per call.
+"""Call recording: one stereo WAV per call, the caller on the left and the agent on the right,
+as the caller heard it (``RECORD_CALLS``; see docs/recording.md).
 
-The writers (the as-heard mixer, block uploads, crash recovery) and the readers
-(`app.recording.readers`: ranges for the admin player) share the naming rule: one recording per
-call, ``<document id>.wav``, in the Blob container ``recordings`` or under
-``DATA_DIR/recordings``.
+Pure (sans-IO; `tests/unit/test_architecture.py` holds them to it): `mixer` (events in, stereo
+PCM out), `wav` (the header), `g711` (phone audio to PCM16), `field` (the document's
+``recording`` object).  I/O: `tap` (the hot path's bounded hand-off), `writer` (the call's
+task), `staging` (blocks on local disk), `sinks` (local files or Azure Blob Storage),
+`flusher` and `recovery` (outages and crashes), `service` (the relay-wide part).
+
+This file imports nothing, so importing a pure module loads no I/O library.
 """

@@ -277,13 +277,17 @@ class BlobRecordings:
 
     def _make_client(self) -> ContainerClient:
         # In a worker thread: the credential may probe the environment.
-        from azure.storage.blob import BlobServiceClient
+        from azure.storage.blob import BlobServiceClient, LinearRetry
 
+        # One quick retry: a player waiting on a seek is better told "unavailable" in seconds
+        # than after the SDK's default backoff (15 s, then 45 s).
+        retry = LinearRetry(backoff=1, retry_total=1, random_jitter_range=0)
         if self.connection_string:
             service = BlobServiceClient.from_connection_string(
                 self.connection_string,
                 connection_timeout=CONNECT_TIMEOUT,
                 read_timeout=READ_TIMEOUT,
+                retry_policy=retry,
             )
         elif self.account_url:
             from app.model.azure_credential import default_credential
@@ -294,6 +298,7 @@ class BlobRecordings:
                 credential=factory(),
                 connection_timeout=CONNECT_TIMEOUT,
                 read_timeout=READ_TIMEOUT,
+                retry_policy=retry,
             )
         else:
             raise RecordingUnavailable("neither a connection string nor an account URL is set")

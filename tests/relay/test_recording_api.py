@@ -239,36 +239,34 @@ async def test_the_body_reads_a_range_in_chunks_never_whole(start: int) -> None:
     assert max(reader.asked) <= CHUNK and len(reader.asked) == -(-(len(audio) - start) // CHUNK)
 
 
-async def test_a_blob_recording_streams_with_ranges(tmp_path: Path) -> None:
+async def test_a_blob_recording_streams_with_ranges(tmp_path: Path, azurite: Azurite) -> None:
     from azure.storage.blob import BlobServiceClient
 
-    azurite = await trio.to_thread.run_sync(Azurite.start, tmp_path)
-    try:
-        service = BlobServiceClient.from_connection_string(azurite.connection_string)
-        doc = recorded_document(2.5, where="blob", customer_id="cust-7")
+    doc = recorded_document(2.5, where="blob", customer_id="cust-7", session_id="route-blob")
 
-        def upload() -> None:
-            service.create_container("recordings").upload_blob(doc["recording"]["name"], AUDIO)
+    def upload() -> None:
+        with BlobServiceClient.from_connection_string(azurite.connection_string) as service:
+            container = service.get_container_client("recordings")
+            if not container.exists():
+                container.create_container()
+            container.upload_blob(doc["recording"]["name"], AUDIO, overwrite=True)
 
-        await trio.to_thread.run_sync(upload)
-        settings = relay_settings(
-            tmp_path / "relay",
-            admin_token=TOKEN,
-            azure_storage_connection_string=azurite.connection_string,
-        )
-        async with running_relay(settings) as relay:
-            await relay.store.save(doc)
-            local = recorded_document(1.0, customer_id="cust-7", session_id="s4")
-            write_local_recording(tmp_path / "relay", local, wav_bytes(1.0))
-            await relay.store.save(local)
-            async with admin_client(relay.port) as client:
-                whole = await client.get(path_of(doc))
-                suffix = await client.get(path_of(doc), headers={"Range": "bytes=-4000"})
-                past = await client.get(path_of(doc), headers={"Range": f"bytes={SIZE}-"})
-                older_local = await client.get(path_of(local))
-        service.close()
-    finally:
-        await trio.to_thread.run_sync(azurite.stop)
+    await trio.to_thread.run_sync(upload)
+    settings = relay_settings(
+        tmp_path / "relay",
+        admin_token=TOKEN,
+        azure_storage_connection_string=azurite.connection_string,
+    )
+    async with running_relay(settings) as relay:
+        await relay.store.save(doc)
+        local = recorded_document(1.0, customer_id="cust-7", session_id="s4")
+        write_local_recording(tmp_path / "relay", local, wav_bytes(1.0))
+        await relay.store.save(local)
+        async with admin_client(relay.port) as client:
+            whole = await client.get(path_of(doc))
+            suffix = await client.get(path_of(doc), headers={"Range": "bytes=-4000"})
+            past = await client.get(path_of(doc), headers={"Range": f"bytes={SIZE}-"})
+            older_local = await client.get(path_of(local))
     assert whole.status_code == 200 and whole.content == AUDIO
     assert re.fullmatch(r'"[^"]+"', whole.headers["etag"])
     assert suffix.status_code == 206 and suffix.content == AUDIO[-4000:]

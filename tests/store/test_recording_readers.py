@@ -6,7 +6,7 @@ recording's name, `RecordingUnavailable` when the storage does not answer."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,16 +25,7 @@ from tests.support.harness import relay_settings
 from tests.support.recordings import wav_bytes
 
 AUDIO = wav_bytes(0.5)
-NAME = "ai_conv_s1_20240501T120000Z.wav"
-
-
-@pytest.fixture(scope="module")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    server = Azurite.start(tmp_path_factory.mktemp("azurite"))
-    try:
-        yield server
-    finally:
-        server.stop()
+NAME = "ai_conv_readers_20240501T120000Z.wav"
 
 
 def upload(azurite: Azurite, name: str, data: bytes) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from app.recording.retention import keep_pruning, prune_recordings
 from app.store.base import StoreError
+from app.store.recording_retention import keep_pruning, prune_recordings
 from app.store.sqlite import SQLiteStore
 from tests.support.polling import eventually
 from tests.support.recordings import recorded_document, wav_bytes, write_local_recording

@@ -1,102 +1,96 @@
-"""Azurite's Blob service, the Azure Storage emulator the recording tests run against.
+"""Azurite, the local Azure Blob Storage server the recording tests run against.
 
-`Azurite.start` launches ``azurite-blob`` (installed by scripts/install-azurite into
-tests/azurite) on 127.0.0.1, on a free port it reports, with its data in a folder of the test's
-own, and returns once it listens; `Azurite.stop` ends it.  `connection_string` is the emulator's
-published account (devstoreaccount1) at that port: what ``AZURE_STORAGE_CONNECTION_STRING`` is
-set to.
+`Azurite.start` launches its Blob service on 127.0.0.1 (a free port unless one is given) with
+its data in a directory of its own, and returns once it accepts connections; `Azurite.stop`
+ends it (its data stays in the directory, so a test can start it again on the same port: an
+outage).  ``--skipApiVersionCheck``: the SDK may be newer than this Azurite; ``--loose``:
+headers Azurite does not implement are ignored rather than refused.
 
-``--skipApiVersionCheck``: the SDK may be newer than the emulator's newest service version.
-``--loose``: headers Azurite does not implement are ignored instead of refused.
-``--silent``: no access log on stdout, which nobody reads once Azurite listens (a full pipe would
-stall it).
+Blocking (a child process, a connection attempt): call through ``trio.to_thread.run_sync``.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import selectors
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 import attrs
 
-from tests.support.paths import TESTS_DIR
+from tests.support.paths import AZURITE_DIR
 
-AZURITE_DIR = TESTS_DIR / "azurite"
-LAUNCHER = AZURITE_DIR / "node_modules" / ".bin" / "azurite-blob"
+#: Azurite's published development account (it accepts only this one by default).
 ACCOUNT = "devstoreaccount1"
-#: The emulator's published key (the same in every Azurite).
 ACCOUNT_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
-_LISTENING = re.compile(rb"listens on http://127\.0\.0\.1:([0-9]+)")
 
 
 class AzuriteError(RuntimeError):
-    """Azurite did not start."""
+    """Azurite is not installed, or did not start."""
+
+
+def free_port() -> int:
+    """A port nothing listens on now (for a server started later on it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def connection_string(port: int) -> str:
+    """The connection string of an Azurite Blob service on ``port`` (listening or not)."""
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/{ACCOUNT};"
+    )
 
 
 @attrs.define(eq=False)
 class Azurite:
     process: subprocess.Popen[bytes]
     port: int
-    output: bytes = b""
+    location: Path
 
     @classmethod
-    def start(cls, workdir: Path) -> Azurite:
-        """Launch Azurite's Blob service with its data under ``workdir``; return once it listens."""
-        if not LAUNCHER.exists():
-            raise AzuriteError(
-                f"{LAUNCHER} is missing: run scripts/install-azurite (scripts/test does)"
-            )
-        location = workdir / "azurite"
+    def start(cls, location: Path, port: int | None = None) -> Azurite:
+        """Azurite's Blob service with its data under ``location``; on ``port`` if given."""
+        launcher = AZURITE_DIR / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
+        if not launcher.is_file():
+            raise AzuriteError(f"{launcher} is missing: run scripts/install-azurite")
         location.mkdir(parents=True, exist_ok=True)
-        process = subprocess.Popen(
-            [
-                str(LAUNCHER),
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                "0",
-                "--location",
-                str(location),
-                "--skipApiVersionCheck",
-                "--loose",
-                "--disableProductStyleUrl",
-                "--silent",
-            ],
-            cwd=AZURITE_DIR,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            bufsize=0,
-        )
-        server = cls(process, 0)
+        port = port or free_port()
+        command = [
+            "node", str(launcher),
+            "--blobHost", "127.0.0.1", "--blobPort", str(port),
+            "--location", str(location),
+            "--skipApiVersionCheck", "--loose", "--silent",
+        ]  # fmt: skip
+        with (location / "azurite.log").open("ab") as log:
+            process = subprocess.Popen(
+                command,
+                cwd=AZURITE_DIR,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+        server = cls(process, port, location)
         try:
-            server.port = server._wait_listening()
+            server._wait_listening()
         except BaseException:
             server.stop()
             raise
         return server
 
     @property
-    def blob_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}/{ACCOUNT}"
-
-    @property
     def connection_string(self) -> str:
-        return (
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-            f"BlobEndpoint={self.blob_endpoint};"
-        )
+        return connection_string(self.port)
 
     def stop(self) -> None:
-        """End Azurite: SIGTERM, then SIGKILL if it does not exit in time."""
+        """End the server (SIGTERM, then SIGKILL); its data stays under ``location``."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -104,27 +98,19 @@ class Azurite:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(STOP_TIMEOUT)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
 
-    def _wait_listening(self) -> int:
-        """The port from Azurite's "successfully listens on" line, read within the timeout."""
-        stdout = self.process.stdout
-        assert stdout is not None
+    def _wait_listening(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
-        with selectors.DefaultSelector() as selector:
-            selector.register(stdout, selectors.EVENT_READ)
-            while (found := _LISTENING.search(self.output)) is None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not selector.select(remaining):
-                    raise AzuriteError(
-                        f"Azurite did not listen within {START_TIMEOUT:g} s: {self._said()}"
-                    )
-                chunk = os.read(stdout.fileno(), 4096)
-                if not chunk:
-                    raise AzuriteError(f"Azurite exited: {self._said()}")
-                self.output += chunk
-        return int(found.group(1))
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AzuriteError(f"Azurite exited: {self._log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1.0):
+                    return
+            except OSError:
+                time.sleep(0.05)  # polling a child's socket with a bounded deadline
+        raise AzuriteError(f"Azurite did not listen within {START_TIMEOUT:g} s: {self._log()}")
 
-    def _said(self) -> str:
-        return self.output.decode(errors="replace").strip()[-2000:]
+    def _log(self) -> str:
+        path = self.location / "azurite.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""

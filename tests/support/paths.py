@@ -12,3 +12,5 @@ REPO_ROOT = TESTS_DIR.parent
 COSMOS_DIR = TESTS_DIR / "cosmos"
 # Recorded calls, one JSON event a line.
 DATA_DIR = TESTS_DIR / "data"
+# Azurite, the local Azure Blob Storage server (node): scripts/install-azurite installs it there.
+AZURITE_DIR = TESTS_DIR / "azurite"

@@ -119,12 +119,12 @@ PARTS = (
     "app.record",
     "app.live",
     "app.store",
-    "app.recording",
     "app.simulator",
     "app.agents",
     "app.tools",
     "app.cli",
     "app.fastpath",
+    "app.recording",
 )
 #: Modules directly under ``app`` (a part of one module each, or the package's own entry points).
 TOP_MODULES = ("app", "app.__main__", "app.settings")

@@ -1,4 +1,8 @@
-"""Local recordings expire with their documents.
+"""Local recordings (``DATA_DIR/recordings``) expire with their documents.
+
+Here, in the store, because the rule is the store's: a recording is kept while its document is.
+`app.recording` knows no store; this module knows of recordings only their folder and their
+``<document id>.wav`` names.
 
 How documents expire: in Cosmos DB, by the container's default time-to-live
 (``conversationTtlSeconds`` in infra/, counted from a document's last write, deleted by the
