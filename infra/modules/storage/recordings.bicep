@@ -18,7 +18,7 @@ param conversationTtlSeconds int = 0
 @description('Object id of the relay\'s managed identity: given Storage Blob Data Contributor on the container.')
 param relayPrincipalId string
 
-@description('Object ids of developers (users) given the same role, to run the relay or its commands locally.')
+@description('Object ids of developers (people, or the deploying pipeline) given the same role, to run the relay or its commands locally.')
 param developerPrincipalIds array = []
 
 // Storage Blob Data Contributor: read, write and delete blobs (the writer stages and commits
@@ -87,6 +87,8 @@ resource relayRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+// No principalType: a developer may be a person or the pipeline that deploys (they exist
+// already, so the type only speeds up a new identity's first assignment).
 resource developerRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for developer in developerPrincipalIds: {
     name: guid(container.id, developer, blobDataContributor)
@@ -94,7 +96,6 @@ resource developerRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
     properties: {
       roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataContributor)
       principalId: developer
-      principalType: 'User'
     }
   }
 ]
