@@ -292,6 +292,8 @@ module relay 'modules/app/relay.bicep' = {
     maxCallsPerCustomer: maxCallsPerCustomer
     maxFrameRate: maxFrameRate
     redactPii: redactPii
+    recordCalls: recordCalls
+    storageAccountUrl: recordings.outputs.accountUrl
     logLevel: logLevel
     allowedOrigins: allowedOrigins
     cosmosEndpoint: cosmos.outputs.endpoint
@@ -301,8 +303,6 @@ module relay 'modules/app/relay.bicep' = {
     openAiDeployment: openAi.outputs.deploymentName
     adminToken: adminToken
     callTokenSecret: callTokenSecret
-    recordCalls: recordCalls
-    storageAccountUrl: recordings.outputs.accountUrl
   }
 }
 
@@ -331,7 +331,7 @@ output AZURE_CLIENT_ID string = appIdentity.outputs.clientId
 output COSMOSDB_ACCOUNT string = cosmos.outputs.accountName
 output COSMOSDB_ENDPOINT string = cosmos.outputs.endpoint
 output COSMOSDB_DATABASE string = cosmos.outputs.databaseName
+output AZURE_STORAGE_ACCOUNT_URL string = recordings.outputs.accountUrl
 output COSMOSDB_CONTAINER string = cosmos.outputs.containerName
 output AZURE_OPENAI_ENDPOINT string = openAi.outputs.endpoint
 output AZURE_OPENAI_DEPLOYMENT string = openAi.outputs.deploymentName
-output AZURE_STORAGE_ACCOUNT_URL string = recordings.outputs.accountUrl

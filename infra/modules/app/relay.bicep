@@ -160,6 +160,8 @@ var settings = {
   MAX_CALLS_PER_CUSTOMER: string(maxCallsPerCustomer)
   MAX_FRAME_RATE: string(maxFrameRate)
   REDACT_PII: redactPii ? 'true' : 'false'
+  RECORD_CALLS: recordCalls ? 'true' : 'false'
+  AZURE_STORAGE_ACCOUNT_URL: storageAccountUrl
   ALLOWED_ORIGINS: allowedOrigins
   AZURE_CLIENT_ID: identityClientId
   AZURE_OPENAI_ENDPOINT: openAiEndpoint
@@ -167,8 +169,6 @@ var settings = {
   COSMOSDB_ENDPOINT: cosmosEndpoint
   COSMOSDB_DATABASE: cosmosDatabase
   COSMOSDB_CONTAINER: cosmosContainer
-  RECORD_CALLS: recordCalls ? 'true' : 'false'
-  AZURE_STORAGE_ACCOUNT_URL: storageAccountUrl
 }
 
 var relayProbes = [
