@@ -33,13 +33,13 @@ CONTAINER_APPS_MAX_TERMINATION_GRACE = 600
 READ_BY_LIBRARIES = {"AZURE_CLIENT_ID": "azure-identity's DefaultAzureCredential"}
 #: What the other modules' outputs look like, for the settings that come from them.
 OUTPUT_SAMPLES = {
+    "recordings.outputs.accountUrl": "https://stabc.blob.core.windows.net/",
     "cosmos.outputs.endpoint": "https://cosmos-abc.documents.azure.com:443/",
     "cosmos.outputs.databaseName": "GenAI",
     "cosmos.outputs.containerName": "AI_Conversations",
     "openAi.outputs.endpoint": "https://oai-abc.openai.azure.com/",
     "openAi.outputs.deploymentName": "gpt-realtime",
     "appIdentity.outputs.clientId": "00000000-0000-0000-0000-000000000001",
-    "recordings.outputs.accountUrl": "https://stabc.blob.core.windows.net/",
 }
 
 
