@@ -6,11 +6,16 @@ recording's name, `RecordingUnavailable` when the storage does not answer."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
 import trio
+from azure.core.credentials import AccessToken
 
 from app.recording.readers import (
     BlobRecordings,
@@ -20,7 +25,8 @@ from app.recording.readers import (
     RecordingUnavailable,
     open_reader,
 )
-from tests.support.azurite import Azurite
+from tests.support.azurite import Azurite, entra_token
+from tests.support.credentials import FakeCredential
 from tests.support.harness import relay_settings
 from tests.support.recordings import wav_bytes
 
@@ -95,3 +101,52 @@ async def test_blob_storage_that_does_not_answer_is_unavailable(tmp_path: Path) 
         await reader.aclose()
     with pytest.raises(RecordingUnavailable, match="closed"):
         await reader.read(NAME, 0, 1)
+
+
+@attrs.define(eq=False)
+class StorageCredential(FakeCredential):
+    """The fake Entra credential, handing out a token Azurite's OAuth accepts."""
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        super().get_token(*scopes, **kwargs)
+        return AccessToken(entra_token(), int(time.time()) + 3600)
+
+
+async def test_the_blob_reader_with_an_entra_identity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``AZURE_STORAGE_ACCOUNT_URL``: Azurite over HTTPS checks the bearer token's claims."""
+    import trustme
+    from azure.storage.blob import BlobServiceClient
+
+    authority = trustme.CA()
+    issued = authority.issue_cert("127.0.0.1")
+    cert, key, bundle = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    authority.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))  # the SDK's requests trusts the CA
+    server = await trio.to_thread.run_sync(
+        lambda: Azurite.start(tmp_path / "azurite", tls=(cert, key))
+    )
+    credential = StorageCredential()
+    try:
+
+        def upload() -> None:
+            with BlobServiceClient(server.account_url, credential=credential) as service:
+                service.create_container("recordings").upload_blob(NAME, AUDIO)
+
+        await trio.to_thread.run_sync(upload)
+        credential.scopes.clear()
+        settings = relay_settings(tmp_path, azure_storage_account_url=server.account_url)
+        reader = open_reader(settings, credential_factory=lambda: credential)
+        assert isinstance(reader, BlobRecordings)
+        info = await reader.info(NAME)
+        piece = await reader.read(NAME, 44, 100)
+        await reader.aclose()
+    finally:
+        await trio.to_thread.run_sync(server.stop)
+    assert info.size == len(AUDIO)
+    assert piece == AUDIO[44:144]
+    assert ("https://storage.azure.com/.default",) in credential.scopes
+    assert threading.get_ident() not in credential.used_in  # tokens are fetched in threads

@@ -55,9 +55,17 @@ class Azurite:
     port: int
     location: Path
 
+    tls: bool = False
+
     @classmethod
-    def start(cls, location: Path, port: int | None = None) -> Azurite:
-        """Azurite's Blob service with its data under ``location``; on ``port`` if given."""
+    def start(
+        cls, location: Path, port: int | None = None, *, tls: tuple[Path, Path] | None = None
+    ) -> Azurite:
+        """Azurite's Blob service with its data under ``location``; on ``port`` if given.
+
+        ``tls`` (a PEM certificate and key) serves HTTPS with Entra ID bearer tokens accepted
+        (``--oauth basic``: issuer, audience and lifetime are checked, the signature is not).
+        """
         launcher = AZURITE_DIR / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
         if not launcher.is_file():
             raise AzuriteError(f"{launcher} is missing: run scripts/install-azurite")
@@ -69,6 +77,8 @@ class Azurite:
             "--location", str(location),
             "--skipApiVersionCheck", "--loose", "--silent",
         ]  # fmt: skip
+        if tls is not None:
+            command += ["--cert", str(tls[0]), "--key", str(tls[1]), "--oauth", "basic"]
         with (location / "azurite.log").open("ab") as log:
             process = subprocess.Popen(
                 command,
@@ -77,7 +87,7 @@ class Azurite:
                 stdout=log,
                 stderr=log,
             )
-        server = cls(process, port, location)
+        server = cls(process, port, location, tls is not None)
         try:
             server._wait_listening()
         except BaseException:
@@ -88,6 +98,12 @@ class Azurite:
     @property
     def connection_string(self) -> str:
         return connection_string(self.port)
+
+    @property
+    def account_url(self) -> str:
+        """The account's URL, as ``AZURE_STORAGE_ACCOUNT_URL`` takes it (HTTPS: ``tls``)."""
+        return f"https://127.0.0.1:{self.port}/{ACCOUNT}"
+
 
     def stop(self) -> None:
         """End the server (SIGTERM, then SIGKILL); its data stays under ``location``."""
@@ -114,3 +130,19 @@ class Azurite:
     def _log(self) -> str:
         path = self.location / "azurite.log"
         return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+
+def entra_token(lifetime: float = 3600.0) -> str:
+    """A token shaped like Entra ID's for Blob Storage (what Azurite's basic OAuth checks)."""
+    import jwt
+
+    now = int(time.time())
+    claims = {
+        "aud": "https://storage.azure.com",
+        "iss": "https://sts.windows.net/00000000-0000-0000-0000-000000000000/",
+        "iat": now,
+        "nbf": now - 60,
+        "exp": now + int(lifetime),
+        "oid": "relay-identity",
+    }
+    return jwt.encode(claims, "not-checked-by-azurite-" * 2, algorithm="HS256")
