@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from app.phone.caller_id import read_mapping
+
 SIMULATOR = "simulator"
 #: On top of SAVE_TIMEOUT: time for the spool write when the store write failed or timed out.
 #: A call's save takes at most SAVE_TIMEOUT + SPOOL_MARGIN, so SHUTDOWN_GRACE must cover it.
@@ -25,8 +27,24 @@ SPOOL_MARGIN = 5.0
 RECORDING_MARGIN = 8.0
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 _LOG_FORMATS = ("TEXT", "JSON")
+_CALLER_ID_MODES = ("HASH", "NUMBER")
 
 T = TypeVar("T")
+
+
+def _caller_id_map(path: str | None) -> tuple[tuple[str, str], ...]:
+    """The numbers-to-customer-ids file named by ``CALLER_ID_MAP`` (docs/phone.md)."""
+    if path is None:
+        return ()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"CALLER_ID_MAP: cannot read {path!r}: {exc}") from None
+    try:
+        mapping = read_mapping(text)
+    except ValueError as exc:
+        raise SettingsError(f"CALLER_ID_MAP: {path!r}: {exc}") from None
+    return tuple(sorted(mapping.items()))
 
 
 class SettingsError(ValueError):
@@ -76,6 +94,13 @@ class Settings:
     record_calls: bool = False
     azure_storage_account_url: str | None = None
     azure_storage_connection_string: str | None = attrs.field(default=None, repr=False)
+    #: Phone calls (docs/phone.md).  Twilio's routes are on when its auth token is set.
+    twilio_auth_token: str | None = attrs.field(default=None, repr=False)
+    public_base_url: str | None = None
+    caller_id_secret: str | None = attrs.field(default=None, repr=False)
+    caller_id_mode: str = "hash"
+    #: CALLER_ID_MAP's content, read at start: (number, customer id) pairs.
+    caller_id_map: tuple[tuple[str, str], ...] = ()
 
     @property
     def uses_simulator(self) -> bool:
@@ -139,7 +164,15 @@ class Settings:
             record_calls=reader.flag("RECORD_CALLS", d.record_calls),
             azure_storage_account_url=reader.optional("AZURE_STORAGE_ACCOUNT_URL"),
             azure_storage_connection_string=reader.optional("AZURE_STORAGE_CONNECTION_STRING"),
+            twilio_auth_token=reader.optional("TWILIO_AUTH_TOKEN"),
+            public_base_url=reader.optional("PUBLIC_BASE_URL"),
+            caller_id_secret=reader.optional("CALLER_ID_SECRET"),
+            caller_id_mode=reader.choice(
+                "CALLER_ID_MODE", d.caller_id_mode.upper(), _CALLER_ID_MODES
+            ).lower(),
+            caller_id_map=_caller_id_map(reader.optional("CALLER_ID_MAP")),
         )
+        settings._check_phone()
         settings._check_upstream()
         settings._check_time_bounds()
         settings._check_recording_storage()
@@ -149,6 +182,39 @@ class Settings:
                 "the hash is guessable)"
             )
         return settings
+
+    @property
+    def phone_enabled(self) -> bool:
+        """Whether any phone provider's routes are on."""
+        return self.twilio_auth_token is not None
+
+    def _check_phone(self) -> None:
+        """A phone provider needs the address it reaches us at and a way to name callers."""
+        if self.public_base_url is not None:
+            parts = urlsplit(self.public_base_url)
+            if parts.scheme not in ("https", "http") or not parts.hostname or parts.query:
+                raise SettingsError(
+                    "PUBLIC_BASE_URL must be the https:// address at which phone providers "
+                    f"reach the relay, such as https://relay.example.com, got "
+                    f"{self.public_base_url!r}"
+                )
+        if self.caller_id_secret is not None and len(self.caller_id_secret) < 32:
+            raise SettingsError(
+                "CALLER_ID_SECRET must be at least 32 characters (it keys the hash that hides "
+                "callers' numbers; a short key makes the numbers guessable)"
+            )
+        if not self.phone_enabled:
+            return
+        if self.public_base_url is None:
+            raise SettingsError(
+                "PUBLIC_BASE_URL is required with TWILIO_AUTH_TOKEN: Twilio signs the URL it "
+                "requested, and the media stream's address is built from it"
+            )
+        if self.caller_id_mode == "hash" and self.caller_id_secret is None:
+            raise SettingsError(
+                "CALLER_ID_SECRET is required with a phone provider: callers' numbers are "
+                "stored as a keyed hash (or set CALLER_ID_MODE=number to store the numbers)"
+            )
 
     def _check_time_bounds(self) -> None:
         """The shutdown drain must leave a call time to save, or to spool when the store hangs

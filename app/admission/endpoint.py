@@ -34,17 +34,7 @@ class RealtimeEndpoint:
 
     @property
     def limits(self) -> CallLimits:
-        s = self.relay.settings
-        return CallLimits(
-            idle_timeout=s.call_idle_timeout,
-            max_duration=s.call_max_duration,
-            save_timeout=s.save_timeout,
-            checkpoint_interval=s.checkpoint_interval,
-            max_frame_bytes=s.max_frame_bytes,
-            tool_timeout=s.tool_timeout,
-            max_frame_rate=s.max_frame_rate,
-            redact_pii=s.redact_pii,
-        )
+        return CallLimits.from_settings(self.relay.settings)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         message = await receive()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -45,6 +45,23 @@ def error_event(
             },
         }
     )
+
+
+class ClientSocket(Protocol):
+    """What a call sends to its client: a browser (`BrowserSocket`) or a phone caller
+    (`app.phone.client.PhoneSocket`, which translates for the provider)."""
+
+    closed: bool
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def send_bytes(self, data: bytes) -> None: ...
+
+    async def send_error(self, code: str, message: str, **kwargs: Any) -> None: ...
+
+    async def close(self, code: int, reason: str = "") -> None: ...
+
+    def mark_gone(self) -> None: ...
 
 
 @attrs.define(eq=False)

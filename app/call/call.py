@@ -44,7 +44,7 @@ import trio
 
 from app.agents import AgentCatalog
 from app.call.agent_runtime import AgentRuntime
-from app.call.browser import BrowserSocket, Receive
+from app.call.browser import ClientSocket, Receive
 from app.call.client_loop import ClientLoop, UpstreamGate
 from app.call.session_context import current_session
 from app.call.settings import CallLimits, CallRecorder
@@ -55,6 +55,7 @@ from app.live.hub import CallFeed, LiveHub
 from app.model.upstream import UpstreamClosed, UpstreamConnector
 from app.record.document import build_document, document_id
 from app.record.tracker import ConversationTracker
+from app.rules.channels import Channel
 from app.rules.close_codes import CLOSE_FOR_REASON
 from app.rules.frame_policy import FramePolicy
 from app.rules.function_calls import Action
@@ -76,7 +77,7 @@ class Call:
     session_id: str
     customer_id: str | None
     receive: Receive
-    browser: BrowserSocket
+    browser: ClientSocket
     connector: UpstreamConnector
     recorder: CallRecorder
     limits: CallLimits
@@ -85,6 +86,8 @@ class Call:
     clock: Callable[[], float] = trio.current_time
     wall_clock: Callable[[], datetime] = attrs.field(default=lambda: datetime.now(UTC))
     live: LiveHub = attrs.field(factory=LiveHub)  # the live board (nobody watches by default)
+    #: How the caller came in (a browser, or a phone through a provider): the document's field.
+    channel: Channel = Channel.WEB
 
     tracker: ConversationTracker = attrs.field(init=False)
     feed: CallFeed = attrs.field(init=False)
@@ -110,7 +113,9 @@ class Call:
     def __attrs_post_init__(self) -> None:
         dialect = self.connector.dialect
         self.tracker = ConversationTracker(
-            dialect=dialect, initial_agent=self.catalog.initial_agent
+            dialect=dialect,
+            initial_agent=self.catalog.initial_agent,
+            audio_bytes_per_second=self.session_settings.audio_format.bytes_per_second,
         )
         self.agent = AgentRuntime(
             catalog=self.catalog,
@@ -334,4 +339,5 @@ class Call:
             end=self.wall_clock(),
             reason=reason,
             redact_pii=self.limits.redact_pii,
+            channel=self.channel,
         )

@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 import trio
 
-from app.call.browser import CLOSE_TIMEOUT, BrowserSocket, Receive
+from app.call.browser import CLOSE_TIMEOUT, ClientSocket, Receive
 from app.model.upstream import Upstream
 from app.rules.close_codes import reason_for_client_close
 from app.rules.frame_policy import (
@@ -85,7 +85,7 @@ class ClientLoop:
     """Reads the browser's frames, applies the frame policy, forwards to the model."""
 
     receive: Receive
-    browser: BrowserSocket
+    browser: ClientSocket
     policy: FramePolicy
     gate: UpstreamGate
     observe: ObserveClient

@@ -7,6 +7,8 @@ from typing import Any, Literal, Protocol
 
 import attrs
 
+from app.settings import Settings
+
 __all__ = ["CallLimits", "CallRecorder", "SaveOutcome"]
 
 SaveOutcome = Literal["stored", "spooled", "lost"]
@@ -34,3 +36,17 @@ class CallLimits:
     tool_timeout: float = 10.0
     max_frame_rate: float = 250.0
     redact_pii: bool = True  # REDACT_PII: redact message texts in every document built
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CallLimits:
+        """The limits every call of a relay runs under, browser or phone."""
+        return cls(
+            idle_timeout=settings.call_idle_timeout,
+            max_duration=settings.call_max_duration,
+            save_timeout=settings.save_timeout,
+            checkpoint_interval=settings.checkpoint_interval,
+            max_frame_bytes=settings.max_frame_bytes,
+            tool_timeout=settings.tool_timeout,
+            max_frame_rate=settings.max_frame_rate,
+            redact_pii=settings.redact_pii,
+        )

@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 import trio
 
-from app.call.browser import BrowserSocket
+from app.call.browser import ClientSocket
 from app.call.client_loop import EndCallback, UpstreamGate
 from app.model.upstream import UpstreamClosed, UpstreamConnector, UpstreamUnavailable
 from app.record.tracker import ConversationTracker
@@ -43,7 +43,7 @@ class UpstreamLoop:
 
     session_id: str
     connector: UpstreamConnector
-    browser: BrowserSocket
+    browser: ClientSocket
     gate: UpstreamGate
     tracker: ConversationTracker
     observe: ObserveUpstream

@@ -101,8 +101,9 @@ class RelayWSStream(WSStream):
 
 
 def _reported_code(code: int) -> int:
-    # A close frame without a status code arrives as 1005 (NO_STATUS_RCVD): the peer did close
-    # cleanly but gave no reason; the app sees it as a client close that is not a hang-up.
+    # A close frame without a status code arrives as 1005 (NO_STATUS_RCVD): the peer closed
+    # deliberately without naming a code (a browser's ``ws.close()``); the app counts it as a
+    # hang-up (`app.rules.close_codes.reason_for_client_close`).
     return int(code)
 
 

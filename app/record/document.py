@@ -18,6 +18,7 @@ from typing import Any
 
 from app.record.redaction import KINDS, redact
 from app.record.tracker import ConversationRecord
+from app.rules.channels import Channel
 from app.rules.reasons import DisconnectReason
 
 SCHEMA_VERSION = 1
@@ -64,6 +65,7 @@ def build_document(
     end: datetime,
     reason: DisconnectReason,
     redact_pii: bool = True,
+    channel: Channel = Channel.WEB,
 ) -> dict[str, Any] | None:
     """The conversation document for one call, or ``None`` when it holds no messages.
 
@@ -73,7 +75,8 @@ def build_document(
     ``redact_pii`` (the default, so that no caller stores raw text by omission) message texts
     are redacted and the document gets ``redactions``: how many of each kind were replaced;
     without it the field is absent.  The last step, :func:`fit_item_limit`, keeps any call
-    within Cosmos DB's item size limit.
+    within Cosmos DB's item size limit.  ``channel`` says how the caller came in (``web``,
+    ``acs``, ``twilio``).
     """
     start_utc = _utc(start, "start")
     end_utc = _utc(end, "end")
@@ -111,6 +114,7 @@ def build_document(
             "initial_agent": well_formed(record.initial_agent),
         },
         "schema_version": SCHEMA_VERSION,
+        "channel": channel.value,
     }
     if redactions is not None:
         document["redactions"] = redactions

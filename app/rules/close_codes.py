@@ -1,8 +1,9 @@
 """Close codes, both ways: what the browser's code means, and what the relay sends for a reason.
 
 The browser's close code is real only because `app.fastpath.hypercorn_adapter` reports it (hypercorn
-0.18 alone says 1006 for everything).  1000 is a hang-up; 1006 means no close frame arrived (the
-connection was reset or cut); anything else — 1001 when a tab closes — is a client going away.
+0.18 alone says 1006 for everything).  1000, or a close frame without a code (1005), is a
+hang-up; 1006 means no close frame arrived (the connection was reset or cut); anything else —
+1001 when a tab closes — is a client going away.
 """
 
 from __future__ import annotations
@@ -21,9 +22,19 @@ CLOSE_FOR_REASON: dict[DisconnectReason, tuple[int, str]] = {
 }
 
 
+#: A close frame with no status code (RFC 6455 section 7.1.5): what a browser's ``ws.close()``
+#: and the OpenAI Agents SDK's ``session.close()`` send.  The client chose to close: a hang-up.
+NO_STATUS = 1005
+
+
 def reason_for_client_close(code: int) -> DisconnectReason:
-    """Map the browser's close code (made real by `app.fastpath.hypercorn_adapter`) to a reason."""
-    if code == 1000:
+    """Map the browser's close code (made real by `app.fastpath.hypercorn_adapter`) to a reason.
+
+    1000 and a close frame without a code (1005) are deliberate hang-ups (``user_hangup``, the
+    graceful end); 1006 -- no close frame at all -- is a lost connection; any other code (1001
+    when a tab closes, an application's own 4xxx) is a client that went away.
+    """
+    if code in (1000, NO_STATUS):
         return DisconnectReason.USER_HANGUP
     if code == 1006:
         return DisconnectReason.CONNECTION_LOST

@@ -26,5 +26,5 @@ class DisconnectReason(enum.StrEnum):
 
     @property
     def graceful(self) -> bool:
-        """Only a hang-up (client close 1000) ends a call gracefully."""
+        """Only a hang-up (client close 1000 or 1005, a phone caller's hang-up) is graceful."""
         return self is DisconnectReason.USER_HANGUP

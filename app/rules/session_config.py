@@ -4,6 +4,8 @@
   connects (and on every hand-off): the active agent's instructions and tools, input
   transcription (without it no user transcript ever arrives), server VAD and the voice, in the
   dialect's shape.  GA nests audio settings under ``session.audio``; beta keeps them flat.
+  A phone call's session also names its audio format (`AudioFormat.G711_ULAW` both ways, the
+  telephone network's own, so the relay never transcodes); a browser's keeps the default PCM16.
 * `filter_browser_session_update` — a browser may change only an allowlist (voice, turn
   detection, noise reduction, audio formats); instructions, tools, tool choice and anything else
   are dropped, so a page cannot re-prompt the agent or give it tools.
@@ -16,6 +18,7 @@ No I/O here.
 from __future__ import annotations
 
 import copy
+import enum
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -44,12 +47,33 @@ _BROWSER_ALLOWED: dict[Dialect, tuple[tuple[str, ...], ...]] = {
 _HIDDEN_FROM_BROWSER = ("instructions", "tools")
 
 
+class AudioFormat(enum.Enum):
+    """The audio a call's model session takes and gives (both ways the same)."""
+
+    PCM16 = "pcm16"  # 24 kHz, 16-bit little-endian: the API's default, a browser's
+    G711_ULAW = "g711_ulaw"  # 8 kHz mu-law: a phone line's (Twilio)
+
+    @property
+    def bytes_per_second(self) -> int:
+        return 48_000 if self is AudioFormat.PCM16 else 8_000
+
+    def spelled(self, dialect: Dialect) -> Any:
+        """The format as ``session.update`` names it: GA an object, beta a string."""
+        if dialect is Dialect.BETA:
+            return self.value
+        if self is AudioFormat.PCM16:
+            return {"type": "audio/pcm", "rate": 24000}
+        return {"type": "audio/pcmu"}
+
+
 @attrs.frozen
 class SessionSettings:
     """The parts of the session the relay's settings decide."""
 
     transcription_model: str
     voice: str
+    #: Named in the session only when it is not the API's default (PCM16).
+    audio_format: AudioFormat = AudioFormat.PCM16
 
 
 def agent_session_update(
@@ -80,10 +104,18 @@ def agent_session_update(
                 },
                 "output": {"voice": settings.voice},
             }
+            if settings.audio_format is not AudioFormat.PCM16:
+                spelled = settings.audio_format.spelled(dialect)
+                session["audio"]["input"]["format"] = spelled
+                session["audio"]["output"]["format"] = copy.deepcopy(spelled)
     elif settings is not None:
         session["input_audio_transcription"] = {"model": settings.transcription_model}
         session["turn_detection"] = {"type": "server_vad"}
         session["voice"] = settings.voice
+        if settings.audio_format is not AudioFormat.PCM16:
+            session["input_audio_format"] = session["output_audio_format"] = (
+                settings.audio_format.value
+            )
     return json.dumps({"type": "session.update", "session": session})
 
 

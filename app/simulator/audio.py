@@ -8,7 +8,9 @@ reply's text.  The tone is quiet on purpose: below the voice-activity threshold
 does not interrupt itself.
 
 Only the standard library is used: ``audioop`` is deprecated (and warnings are errors here) and
-numpy would be a heavy dependency for a sine wave.
+numpy would be a heavy dependency for a sine wave.  A session in ``g711_ulaw`` (a phone call's)
+gets its reply audio in G.711 mu-law at 8 kHz, and its input audio is decoded for the VAD
+(`app.rules.g711`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import math
 import sys
 from array import array
 from typing import Final
+
+from app.rules import g711
 
 SAMPLE_RATE: Final = 24_000
 SAMPLES_PER_MS: Final = SAMPLE_RATE // 1000
@@ -84,19 +88,30 @@ def reply_duration_ms(text: str) -> int:
     return len(text) * MS_PER_CHARACTER
 
 
-def reply_chunks(total_ms: int) -> list[tuple[int, str]]:
-    """The reply audio for ``total_ms`` as ``(milliseconds, base64)`` chunks of :data:`CHUNK_MS`.
+def reply_chunks(total_ms: int, audio_format: str = "pcm16") -> list[tuple[int, str]]:
+    """The reply audio for ``total_ms`` as ``(milliseconds, base64)`` chunks of :data:`CHUNK_MS`,
+    in ``audio_format`` (``pcm16``, or ``g711_ulaw`` for a phone call).
 
     The last chunk is shorter when ``total_ms`` is not a multiple of the chunk length.
     """
+    ulaw = audio_format == "g711_ulaw"
     full, rest = divmod(total_ms, CHUNK_MS)
-    chunks = [(CHUNK_MS, _reply_tone(CHUNK_MS))] * full
+    chunks = [(CHUNK_MS, _reply_tone(CHUNK_MS, ulaw))] * full
     if rest:
-        chunks.append((rest, _reply_tone(rest)))
+        chunks.append((rest, _reply_tone(rest, ulaw)))
     return chunks
 
 
 @functools.cache
-def _reply_tone(ms: int) -> str:
+def _reply_tone(ms: int, ulaw: bool = False) -> str:
     # Cached: reply chunks repeat, and a benchmark streams many of them.
-    return encode(tone(ms, amplitude=REPLY_AMPLITUDE, frequency=REPLY_FREQUENCY))
+    pcm = tone(ms, amplitude=REPLY_AMPLITUDE, frequency=REPLY_FREQUENCY)
+    return encode(g711.from_pcm16(pcm, every=3) if ulaw else pcm)
+
+
+def to_pcm16(raw: bytes, audio_format: str) -> bytes:
+    """Input audio in ``audio_format`` as PCM16 at 24 kHz, for the VAD (mu-law: decoded and
+    each sample repeated three times, 8 kHz to 24 kHz)."""
+    if audio_format == "g711_ulaw":
+        return g711.to_pcm16(raw, repeat=3)
+    return raw

@@ -143,6 +143,27 @@ def text_only(dialect: Dialect, settings: dict[str, Any]) -> bool:
     return isinstance(modalities, list) and "audio" not in modalities
 
 
+#: The formats the simulator speaks, as the beta dialect names them (GA: ``audio/pcm``,
+#: ``audio/pcmu``).  G.711 A-law is not simulated.
+PCM16: Final = "pcm16"
+G711_ULAW: Final = "g711_ulaw"
+_GA_FORMATS: Final = {"audio/pcm": PCM16, "audio/pcmu": G711_ULAW, "audio/pcma": "g711_alaw"}
+
+
+def audio_formats(dialect: Dialect, session: dict[str, Any]) -> tuple[str, str]:
+    """The session's (input, output) audio formats, in beta's spelling (``pcm16``, ...)."""
+    if dialect is Dialect.GA:
+        found = [
+            _GA_FORMATS.get(str(_path(session, "audio", side, "format", "type")), PCM16)
+            for side in ("input", "output")
+        ]
+        return found[0], found[1]
+    return (
+        str(session.get("input_audio_format") or PCM16),
+        str(session.get("output_audio_format") or PCM16),
+    )
+
+
 def modalities_key(dialect: Dialect) -> str:
     return "output_modalities" if dialect is Dialect.GA else "modalities"
 

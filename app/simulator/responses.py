@@ -66,6 +66,8 @@ class Responder:
     #: Awaited once per response, right after its first delta.  The session delivers pending
     #: user transcripts there: real services often deliver them late, after the reply started.
     on_first_output: Callable[[], Awaitable[None]]
+    #: The session's output audio format (``pcm16``, or ``g711_ulaw`` for a phone call).
+    output_format: str = "pcm16"
 
     def response_object(self, run: ResponseRun, status: str, details: Any = None) -> dict[str, Any]:
         """The ``response`` of ``response.created`` / ``response.done``."""
@@ -138,7 +140,7 @@ class Responder:
     ) -> None:
         names = self.events.names
         pieces = _pieces(text)
-        chunks = audio.reply_chunks(audio.reply_duration_ms(text))
+        chunks = audio.reply_chunks(audio.reply_duration_ms(text), self.output_format)
         said = 0
         for index, (ms, delta) in enumerate(chunks):
             # The transcript runs slightly ahead of the audio, as on the real services.

@@ -45,6 +45,8 @@ class Turns:
     turn_detection: dict[str, Any] | None = None
     transcribe: bool = False
     text_only: bool = False
+    #: The session's input audio format (``pcm16``, or ``g711_ulaw`` for a phone call).
+    input_format: str = config.PCM16
     #: The item id announced by ``speech_started``, used again when the speech is committed.
     speech_item_id: str | None = None
     buffered_bytes: int = 0
@@ -61,6 +63,9 @@ class Turns:
         self.turn_detection = config.turn_detection(self.dialect, session)
         self.transcribe = config.transcription_enabled(self.dialect, session)
         self.text_only = config.text_only(self.dialect, session)
+        self.input_format, self.responder.output_format = config.audio_formats(
+            self.dialect, session
+        )
         silence = (self.turn_detection or {}).get("silence_duration_ms")
         if isinstance(silence, int) and not isinstance(silence, bool) and silence > 0:
             self.vad.silence_ms = silence
@@ -72,10 +77,11 @@ class Turns:
     async def append(self, b64: str) -> None:
         """``input_audio_buffer.append``: buffer the audio and detect speech in it."""
         try:
-            pcm = audio.decode(b64)
+            raw = audio.decode(b64)
         except audio.InvalidAudio:
-            raise InvalidEvent("invalid_value", "'audio' must be base64 PCM16.", "audio") from None
-        self.buffered_bytes += len(pcm)
+            raise InvalidEvent("invalid_value", "'audio' must be base64 audio.", "audio") from None
+        self.buffered_bytes += len(raw)
+        pcm = audio.to_pcm16(raw, self.input_format)
         for speech in self.vad.feed(pcm, detect=self.turn_detection is not None):
             if isinstance(speech, SpeechStarted):
                 await self._speech_started(speech.audio_start_ms)

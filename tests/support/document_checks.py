@@ -17,12 +17,13 @@ from app.record.document import (
     encoded_size,
 )
 from app.record.redaction import KINDS
+from app.rules.channels import Channel
 from app.rules.reasons import DisconnectReason
 
 DOCUMENT_KEYS = {
     "id", "conversation_id", "customer_id", "agent_type", "session_start", "session_end",
     "duration_seconds", "disconnect_reason", "graceful_disconnect", "messages", "metadata",
-    "schema_version",
+    "schema_version", "channel",
 }  # fmt: skip
 METADATA_KEYS = {
     "total_messages", "user_messages", "assistant_messages", "interruptions", "agents_used",
@@ -59,6 +60,7 @@ def check_document(document: dict[str, Any], *, budget: int = DOCUMENT_BUDGET_BY
     assert document["graceful_disconnect"] is reason.graceful
     assert document["agent_type"] == "AI" and document["customer_id"]
     assert document["schema_version"] == SCHEMA_VERSION
+    assert Channel(document["channel"])
     # Messages.
     messages = document["messages"]
     for message in messages:

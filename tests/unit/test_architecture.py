@@ -41,12 +41,17 @@ PURE_MODULES = (
     "app.store.paging",
     "app.store.cosmos_schema",
     "app.store.cosmos_indexing",
+    # The phone callers' sans-IO parts: the client dialects, playback, caller ids.
+    "app.phone.dialect",
+    "app.phone.playback",
+    "app.phone.caller_id",
+    "app.phone.twilio_media",
 )
 PURE = (*PURE_PACKAGES, *PURE_MODULES)
 #: Packages whose ``__init__`` runs on the way to a pure module: checked like one (their other
 #: modules are not pure: ``app.live.hub`` uses trio; ``app/store/__init__.py`` names its
 #: back ends but imports them only on first use).
-PURE_PACKAGE_INITS = ("app", "app.live", "app.store", "app.recording")
+PURE_PACKAGE_INITS = ("app", "app.live", "app.store", "app.recording", "app.phone")
 #: Checked again without following ``app/store/__init__.py``: each helper is pure in itself.
 STORE_PURE_MODULES = (
     "app.store.base",
@@ -113,6 +118,7 @@ PARTS = (
     "app.process",
     "app.web",
     "app.admission",
+    "app.phone",
     "app.call",
     "app.model",
     "app.rules",
@@ -172,6 +178,11 @@ ARROWS = (
     Arrow(
         "admission knows nothing of the web above it",
         "app.admission",
+        (PROCESS, "app.web"),
+    ),
+    Arrow(
+        "a phone caller is admitted like a browser: nothing of the web above it",
+        "app.phone",
         (PROCESS, "app.web"),
     ),
     Arrow(

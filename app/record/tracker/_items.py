@@ -18,6 +18,12 @@ BASE64_CHARS_PER_SECOND = 48_000 * 4 / 3
 BASE64_CHARS_PER_MS = BASE64_CHARS_PER_SECOND / 1000
 
 
+def base64_chars_per_ms(audio_bytes_per_second: int) -> float:
+    """Base64 characters per millisecond of audio in a format of ``audio_bytes_per_second``
+    (48,000 for PCM16 at 24 kHz; 8,000 for G.711 at 8 kHz, a phone call's)."""
+    return audio_bytes_per_second * 4 / 3 / 1000
+
+
 @attrs.define(eq=False)
 class Part:
     """One content part of an item: its final text, or the deltas streamed so far."""
@@ -42,6 +48,8 @@ class TrackedItem:
     interrupted: bool = False
     function_name: str | None = None
     arguments_done: bool = False
+    #: The audio format's rate in base64 characters (see `base64_chars_per_ms`).
+    chars_per_ms: float = BASE64_CHARS_PER_MS
 
     @property
     def sender(self) -> Sender | None:
@@ -69,7 +77,7 @@ class TrackedItem:
         """
         if self.first_audio_at is None:
             return None
-        return self.first_audio_at + self.audio_chars / BASE64_CHARS_PER_SECOND
+        return self.first_audio_at + self.audio_chars / (self.chars_per_ms * 1000)
 
     def heard_fraction(self) -> float:
         """The share of the audio heard before a truncate, clamped to [0, 1].
@@ -80,7 +88,7 @@ class TrackedItem:
         """
         if self.audio_end_ms is None:
             return 1.0
-        sent_ms = self.audio_chars / BASE64_CHARS_PER_MS
+        sent_ms = self.audio_chars / self.chars_per_ms
         if sent_ms <= 0:
             return 1.0
         return min(1.0, max(0.0, self.audio_end_ms / sent_ms))

@@ -19,7 +19,7 @@ import attrs
 
 from app.record.redaction import Redacted
 from app.record.tracker._handlers import EventHandlers
-from app.record.tracker._items import ItemOrder, TrackedItem
+from app.record.tracker._items import ItemOrder, TrackedItem, base64_chars_per_ms
 from app.record.tracker._record import ConversationRecord
 from app.rules.dialect import BETA_NAMES, GA_NAMES, Dialect
 from app.rules.handoff import requested_agent
@@ -57,6 +57,9 @@ class ConversationTracker(EventHandlers):
 
     dialect: Dialect = attrs.field(default=Dialect.GA, kw_only=True)
     initial_agent: str = attrs.field(default="root", kw_only=True)
+    #: Bytes a second of the model's output audio: PCM16 24 kHz (a browser's), or 8,000 for
+    #: G.711 (a phone's); playback estimates and heard fractions are measured with it.
+    audio_bytes_per_second: int = attrs.field(default=48_000, kw_only=True)
 
     _items: dict[str, TrackedItem] = attrs.field(init=False, factory=dict)
     _order: ItemOrder = attrs.field(init=False, factory=ItemOrder)
@@ -71,6 +74,10 @@ class ConversationTracker(EventHandlers):
     _cached_revision: int = attrs.field(init=False, default=-1)
     _client_handlers: dict[str, _Handler] = attrs.field(init=False)
     _upstream_handlers: dict[str, _Handler] = attrs.field(init=False)
+
+    @property
+    def _chars_per_ms(self) -> float:
+        return base64_chars_per_ms(self.audio_bytes_per_second)
 
     @_agents.default
     def _initial_agents(self) -> list[str]:
@@ -185,14 +192,18 @@ class ConversationTracker(EventHandlers):
         """The item called ``item_id``, created (unplaced) if new; the caller places it."""
         item = self._items.get(item_id)
         if item is None:
-            item = self._items[item_id] = TrackedItem(id=item_id)
+            item = self._items[item_id] = TrackedItem(
+                id=item_id, chars_per_ms=self._chars_per_ms
+            )
         return item
 
     def _append_item(self, item_id: str, *, role: str) -> TrackedItem:
         """The item called ``item_id``; if new, it takes ``role`` and is placed last."""
         item = self._items.get(item_id)
         if item is None:
-            item = self._items[item_id] = TrackedItem(id=item_id, role=role)
+            item = self._items[item_id] = TrackedItem(
+                id=item_id, role=role, chars_per_ms=self._chars_per_ms
+            )
             self._order.append(item_id)
         return item
 

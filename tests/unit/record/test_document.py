@@ -20,6 +20,7 @@ from app.record.document import (
     encoded_size,
 )
 from app.record.tracker import ConversationRecord, ConversationTracker, Message
+from app.rules.channels import Channel
 from app.rules.reasons import DisconnectReason
 
 START = datetime(2026, 11, 25, 15, 33, 0, 123456, tzinfo=UTC)
@@ -75,6 +76,7 @@ def test_fields_exactly() -> None:
             "initial_agent": "root",
         },
         "schema_version": SCHEMA_VERSION,
+        "channel": "web",
         "redactions": {"card": 0, "email": 0, "phone": 0, "iban": 0},
     }
     assert SCHEMA_VERSION == 1
@@ -310,3 +312,9 @@ def test_an_overlong_message_is_cut_with_a_visible_marker() -> None:
         "dropped_at": None,
     }
     assert document["metadata"]["total_messages"] == 2
+
+
+@pytest.mark.parametrize("channel", list(Channel))
+def test_channel_says_how_the_caller_came_in(channel: Channel) -> None:
+    document = build(channel=channel)
+    assert document is not None and document["channel"] == channel.value
