@@ -130,6 +130,17 @@ param adminToken string = ''
 @secure()
 param callTokenSecret string = ''
 
+@description('TWILIO_AUTH_TOKEN: the Twilio account\'s auth token; turns the Twilio phone routes on (\'\': off). See docs/phone.md.')
+@secure()
+param twilioAuthToken string = ''
+
+@description('CALLER_ID_SECRET, at least 32 characters: the key that hashes a phone caller\'s number into customer_id (required with a phone provider).')
+@secure()
+param callerIdSecret string = ''
+
+@description('PUBLIC_BASE_URL: the https address phone providers reach the relay at (\'\': the Container App\'s own address).')
+param publicBaseUrl string = ''
+
 @description('Days Log Analytics keeps the relay\'s logs.')
 @minValue(30)
 @maxValue(730)
@@ -303,6 +314,9 @@ module relay 'modules/app/relay.bicep' = {
     openAiDeployment: openAi.outputs.deploymentName
     adminToken: adminToken
     callTokenSecret: callTokenSecret
+    twilioAuthToken: twilioAuthToken
+    callerIdSecret: callerIdSecret
+    publicBaseUrl: publicBaseUrl
   }
 }
 

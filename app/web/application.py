@@ -1,6 +1,7 @@
 """The relay as one ASGI application.
 
-`RelayApp` routes ``WS /api/realtime`` to the bare `RealtimeEndpoint` and everything else to the
+`RelayApp` routes ``WS /api/realtime`` to the bare `RealtimeEndpoint`, a phone provider's media
+socket to its endpoint (`app.phone.routes`), and everything else to the
 quart-trio app.  It also owns the lifespan: the relay's services (store, flusher) live in a
 nursery opened by the lifespan task, so they are started before the first request and stopped
 — live calls drained and saved first — after the server stops accepting connections.
@@ -18,6 +19,7 @@ from app.admission.endpoint import RealtimeEndpoint
 from app.admission.relay import Relay
 from app.call.browser import ASGIMessage, Receive, Send
 from app.fastpath import hypercorn_adapter
+from app.phone.routes import phone_routes
 from app.settings import Settings
 from app.store.base import StoreError
 from app.web.routes import create_web
@@ -32,11 +34,15 @@ class RelayApp:
     relay: Relay
     web: Any
     realtime: RealtimeEndpoint
+    #: Other bare websocket endpoints by path: the phone providers' media streams.
+    sockets: dict[str, Any] = attrs.field(factory=dict)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "websocket" and scope["path"] == REALTIME_PATH:
             await self.realtime(scope, receive, send)
+        elif kind == "websocket" and scope["path"] in self.sockets:
+            await self.sockets[scope["path"]](scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(scope, receive, send)
         else:
@@ -76,4 +82,10 @@ def create_app(settings: Settings, relay: Relay | None = None) -> RelayApp:
     file is opened until the lifespan starts."""
     hypercorn_adapter.install(compression=settings.ws_compression)
     relay = relay or Relay.from_settings(settings)
-    return RelayApp(relay=relay, web=create_web(relay), realtime=RealtimeEndpoint(relay))
+    phone = phone_routes(relay)
+    web = create_web(relay)
+    for blueprint in phone.blueprints:
+        web.register_blueprint(blueprint)
+    return RelayApp(
+        relay=relay, web=web, realtime=RealtimeEndpoint(relay), sockets=dict(phone.sockets)
+    )

@@ -118,6 +118,8 @@ def relay_env() -> dict[str, str]:
             return str(value(match.group(1)))
         if match := re.fullmatch(r"(\w+) \? '(\w+)' : '(\w+)'", expression):
             return match.group(2) if value(match.group(1)) else match.group(3)
+        if match := re.fullmatch(r"empty\((\w+)\) \? (\w+) : (\w+)", expression):
+            return value(match.group(3)) if value(match.group(1)) else value(match.group(2))
         if expression in variables:
             return value(variables[expression])
         if expression in passed:
@@ -216,6 +218,10 @@ def test_every_variable_the_container_gets_is_a_valid_relay_setting() -> None:
     unread = set(env) - recording.read - set(READ_BY_LIBRARIES)
     assert not unread, f"the relay reads no {sorted(unread)}"
     assert {"ADMIN_TOKEN", "CALL_TOKEN_SECRET"} <= set(env)  # as Container App secrets
+    # Phone calls (docs/phone.md): secrets when given; the app's own address by default.
+    assert {"TWILIO_AUTH_TOKEN", "CALLER_ID_SECRET"} <= set(env)
+    assert settings.phone_enabled
+    assert (settings.public_base_url or "").startswith("https://")
     assert settings.log_format == "json"  # Log Analytics parses each line
     assert settings.store_kind == "cosmos"
     assert settings.cosmos_key is None  # Entra ID: the managed identity, no key

@@ -133,6 +133,24 @@ param adminToken string
 @secure()
 param callTokenSecret string
 
+@description('TWILIO_AUTH_TOKEN (\'\': the Twilio phone routes are off).')
+@secure()
+param twilioAuthToken string = ''
+
+@description('CALLER_ID_SECRET: key of the hash that turns a caller\'s number into customer_id.')
+@secure()
+param callerIdSecret string = ''
+
+@description('PUBLIC_BASE_URL (\'\': this Container App\'s own https address).')
+param publicBaseUrl string = ''
+
+resource environment 'Microsoft.App/managedEnvironments@2025-01-01' existing = {
+  name: last(split(environmentId, '/'))
+}
+
+// The Container App's own https address: PUBLIC_BASE_URL unless another one is given.
+var ownAddress = 'https://${name}.${environment.properties.defaultDomain}'
+
 // The relay's PORT, the ingress target and the probes' port.
 var relayPort = 8000
 // The placeholder image's port (it serves / there).
@@ -169,6 +187,7 @@ var settings = {
   COSMOSDB_ENDPOINT: cosmosEndpoint
   COSMOSDB_DATABASE: cosmosDatabase
   COSMOSDB_CONTAINER: cosmosContainer
+  PUBLIC_BASE_URL: empty(publicBaseUrl) ? ownAddress : publicBaseUrl
 }
 
 var relayProbes = [
@@ -249,6 +268,36 @@ var callTokenEnv = empty(callTokenSecret) ? [] : [
   }
 ]
 
+// The phone settings that are secrets (docs/phone.md), set only when given.
+var phoneSecrets = concat(
+  empty(twilioAuthToken) ? [] : [
+    {
+      name: 'twilio-auth-token'
+      value: twilioAuthToken
+    }
+  ],
+  empty(callerIdSecret) ? [] : [
+    {
+      name: 'caller-id-secret'
+      value: callerIdSecret
+    }
+  ]
+)
+var phoneEnv = concat(
+  empty(twilioAuthToken) ? [] : [
+    {
+      name: 'TWILIO_AUTH_TOKEN'
+      secretRef: 'twilio-auth-token'
+    }
+  ],
+  empty(callerIdSecret) ? [] : [
+    {
+      name: 'CALLER_ID_SECRET'
+      secretRef: 'caller-id-secret'
+    }
+  ]
+)
+
 resource relay 'Microsoft.App/containerApps@2025-01-01' = {
   name: name
   location: location
@@ -285,7 +334,7 @@ resource relay 'Microsoft.App/containerApps@2025-01-01' = {
           identity: identityId
         }
       ]
-      secrets: concat(adminTokenSecrets, callTokenSecrets)
+      secrets: concat(adminTokenSecrets, callTokenSecrets, phoneSecrets)
     }
     template: {
       terminationGracePeriodSeconds: terminationGracePeriodSeconds
@@ -297,7 +346,7 @@ resource relay 'Microsoft.App/containerApps@2025-01-01' = {
             cpu: json(cpu)
             memory: memory
           }
-          env: concat(plainEnv, adminTokenEnv, callTokenEnv)
+          env: concat(plainEnv, adminTokenEnv, callTokenEnv, phoneEnv)
           volumeMounts: [
             {
               volumeName: 'data'

@@ -1,0 +1,271 @@
+"""Twilio phone calls through real sockets: Twilio's protocol one side, the simulator the other.
+
+The caller is `tests.support.twilio`: the signed voice webhook, the TwiML's media stream, real
+speech (espeak-ng, mu-law 8 kHz by sox) in 20 ms frames, and Twilio's playback buffer with its
+marks and ``clear``.  The model is the built-in simulator in ``g711_ulaw``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import trio
+import trio_websocket
+
+from app.model.upstream import Upstream, UpstreamConnector
+from app.settings import Settings
+from app.simulator import SimulatorOptions
+from tests.support.harness import IO_TIMEOUT, DelegatingConnector, relay_settings, running_relay
+from tests.support.twilio import (
+    PUBLIC_BASE_URL,
+    StreamInstruction,
+    TwilioStream,
+    open_stream,
+    place_call,
+    post_voice,
+    read_twiml,
+    signed_headers,
+    speech_ulaw,
+    voice_form,
+)
+
+AUTH_TOKEN = "twilio-auth-token-for-tests-0123"
+CALLER_ID_SECRET = "caller-id-secret-for-tests-0123456789"
+CALLER = "+15551234567"
+CALL_SID = "CA" + "1" * 32
+
+
+def phone_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    return relay_settings(
+        tmp_path,
+        twilio_auth_token=AUTH_TOKEN,
+        public_base_url=PUBLIC_BASE_URL,
+        caller_id_secret=CALLER_ID_SECRET,
+        **overrides,
+    )
+
+
+def hashed(number: str) -> str:
+    key = CALLER_ID_SECRET.encode()
+    return "tel:" + hmac.new(key, number.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@attrs.define(eq=False)
+class RecordingUpstream:
+    """The real upstream, with a copy of every text frame each way."""
+
+    inner: Upstream
+    log: ModelLog
+
+    async def send(self, text: str) -> None:
+        self.log.sent.append(text)
+        await self.inner.send(text)
+
+    async def receive(self) -> str | bytes:
+        text = await self.inner.receive()
+        if isinstance(text, str):
+            self.log.received.append(text)
+        return text
+
+    async def aclose(self, code: int = 1000) -> None:
+        await self.inner.aclose(code)
+
+
+@attrs.define(eq=False)
+class ModelLog:
+    sent: list[str] = attrs.field(factory=list)
+    received: list[str] = attrs.field(factory=list)
+    connects: int = 0
+
+    def wrap(self) -> Callable[[UpstreamConnector], UpstreamConnector]:
+        return lambda inner: RecordingConnector(inner, self)
+
+    def sent_of_type(self, kind: str) -> list[dict[str, Any]]:
+        events = [json.loads(text) for text in self.sent if f'"{kind}"' in text]
+        return [event for event in events if event.get("type") == kind]
+
+    def received_of_type(self, kind: str) -> list[dict[str, Any]]:
+        events = [json.loads(text) for text in self.received if f'"{kind}"' in text]
+        return [event for event in events if event.get("type") == kind]
+
+
+@attrs.define(eq=False)
+class RecordingConnector(DelegatingConnector):
+    log: ModelLog = attrs.field(factory=ModelLog)
+
+    async def connect(self, nursery: trio.Nursery) -> Upstream:
+        self.log.connects += 1
+        return RecordingUpstream(await self.inner.connect(nursery), self.log)
+
+
+async def stream_until(stream: TwilioStream, done: Callable[[], bool]) -> None:
+    """Keep the caller's line open (Twilio streams silence too) until ``done()``, bounded."""
+    with trio.fail_after(IO_TIMEOUT):
+        while not done():
+            await stream.silence(20)
+
+
+async def test_a_twilio_call_is_relayed_barged_into_and_logged(tmp_path: Path) -> None:
+    model = ModelLog()
+    async with (
+        running_relay(
+            phone_settings(tmp_path),
+            simulator=SimulatorOptions(speed=50.0),
+            wrap_connector=model.wrap(),
+        ) as relay,
+        trio.open_nursery() as nursery,
+    ):
+        stream = await place_call(relay.port, AUTH_TOKEN, nursery, call_sid=CALL_SID, caller=CALLER)
+        await stream.say(speech_ulaw("Hello, I would like to check on my order, please."))
+        await stream_until(stream, lambda: len(stream.received_audio) > 0)
+        # The reply plays for a while (each caller frame is 20 ms of playback), then the
+        # caller talks over it.
+        await stream.silence(600)
+        await stream.say(speech_ulaw("Sorry, one more thing."))
+        await stream_until(
+            stream,
+            lambda: stream.clears > 0 and bool(model.sent_of_type("conversation.item.truncate")),
+        )
+        transcribed = "conversation.item.input_audio_transcription.completed"
+        await stream_until(stream, lambda: len(model.received_of_type(transcribed)) >= 2)
+        await stream.hang_up()
+        await relay.wait_calls_ended()
+        [doc] = await relay.documents()
+
+    # The model session is mu-law both ways: nothing was transcoded.
+    [update] = model.sent_of_type("session.update")[:1]
+    assert update["session"]["audio"]["input"]["format"] == {"type": "audio/pcmu"}
+    assert update["session"]["audio"]["output"]["format"] == {"type": "audio/pcmu"}
+    # Barge-in: playback cleared at once, the model told where it stood (a mark Twilio echoed).
+    assert stream.clears == 1
+    [truncate] = model.sent_of_type("conversation.item.truncate")
+    # The caller got the model's own audio bytes, untouched.
+    first = b"".join(
+        base64.b64decode(d["delta"])
+        for d in model.received_of_type("response.output_audio.delta")
+        if d["item_id"] == truncate["item_id"]
+    )
+    assert first and stream.received_audio.startswith(first)
+    played_marks = {ms for _, ms in stream.echoed if ms <= stream.cleared_at[0]}
+    assert truncate["audio_end_ms"] in played_marks
+    assert 500 <= truncate["audio_end_ms"] <= stream.cleared_at[0]
+    [truncated] = model.received_of_type("conversation.item.truncated")
+    assert truncated["audio_end_ms"] == truncate["audio_end_ms"]
+
+    assert doc["channel"] == "twilio"
+    assert doc["customer_id"] == hashed(CALLER)
+    assert CALLER[1:] not in json.dumps(doc)
+    assert doc["disconnect_reason"] == "user_hangup"
+    assert doc["graceful_disconnect"] is True
+    senders = [m["sender"] for m in doc["messages"]]
+    assert senders[:3] == ["user", "assistant", "user"]
+    first_reply = doc["messages"][1]
+    full = next(
+        e["transcript"]
+        for e in model.received_of_type("response.output_audio_transcript.done")
+        if e["item_id"] == truncate["item_id"]
+    )
+    assert first_reply["interrupted"] is True
+    assert first_reply["message"] and full.startswith(first_reply["message"])
+    assert len(first_reply["message"]) < len(full)
+
+
+async def test_a_stream_that_drops_is_connection_lost(tmp_path: Path) -> None:
+    async with running_relay(phone_settings(tmp_path)) as relay, trio.open_nursery() as nursery:
+        stream = await place_call(relay.port, AUTH_TOKEN, nursery, call_sid=CALL_SID, caller=CALLER)
+        await stream.say(speech_ulaw("Hello, is anyone there?"))
+        await stream_until(stream, lambda: len(stream.received_audio) > 0)
+        await stream.drop()
+        await relay.wait_calls_ended()
+        [doc] = await relay.documents()
+    assert doc["disconnect_reason"] == "connection_lost"
+    assert doc["channel"] == "twilio"
+    assert doc["messages"][0]["sender"] == "user"
+
+
+async def test_the_relay_ends_a_call_by_closing_the_stream(tmp_path: Path) -> None:
+    settings = phone_settings(tmp_path, call_max_duration=1.5)
+    async with running_relay(settings) as relay, trio.open_nursery() as nursery:
+        stream = await place_call(relay.port, AUTH_TOKEN, nursery, call_sid=CALL_SID, caller=CALLER)
+        await stream.say(speech_ulaw("Hello."))
+        await stream_until(stream, stream.closed.is_set)
+        await relay.wait_calls_ended()
+        [doc] = await relay.documents()
+    assert stream.close_code == 1000  # Twilio then runs <Hangup/>: the call ends
+    assert doc["disconnect_reason"] == "max_duration"
+
+
+@pytest.mark.parametrize(
+    ("signature", "url"),
+    [
+        ("", PUBLIC_BASE_URL + "/api/phone/twilio/voice"),
+        ("forged", PUBLIC_BASE_URL + "/api/phone/twilio/voice"),
+        (None, "https://elsewhere.example.test/api/phone/twilio/voice"),
+    ],
+    ids=["missing", "forged", "another-url"],
+)
+async def test_a_webhook_without_a_valid_signature_is_refused(
+    tmp_path: Path, signature: str | None, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = ModelLog()
+    caplog.set_level(logging.WARNING, logger="app.phone")
+    async with running_relay(phone_settings(tmp_path), wrap_connector=model.wrap()) as relay:
+        form = voice_form(CALL_SID, CALLER)
+        if signature is None:  # a real signature, for a URL the relay is not at
+            signature = signed_headers(AUTH_TOKEN, url, form)["X-Twilio-Signature"]
+        response = await post_voice(relay.port, AUTH_TOKEN, form, signature=signature)
+        assert response.status_code == 403
+        assert "Stream" not in response.text
+        assert relay.app.relay.registry.active == 0
+    assert model.connects == 0
+    assert any("Refused a Twilio voice webhook" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [{}, {"token": "not-a-token"}, "another-call"],
+    ids=["no-token", "garbage", "minted-for-another-call"],
+)
+async def test_a_media_stream_without_a_valid_token_is_refused(
+    tmp_path: Path, parameters: dict[str, str] | str, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = ModelLog()
+    caplog.set_level(logging.WARNING, logger="app.phone")
+    async with (
+        running_relay(phone_settings(tmp_path), wrap_connector=model.wrap()) as relay,
+        trio.open_nursery() as nursery,
+    ):
+        if parameters == "another-call":
+            answer = await post_voice(relay.port, AUTH_TOKEN, voice_form("CA" + "9" * 32, CALLER))
+            instruction = read_twiml(answer.text)
+        else:
+            assert isinstance(parameters, dict)
+            instruction = StreamInstruction(PUBLIC_BASE_URL + "/api/phone/twilio/media", parameters)
+        stream = await open_stream(relay.port, instruction, nursery, call_sid=CALL_SID)
+        with trio.fail_after(IO_TIMEOUT), pytest.raises(trio_websocket.ConnectionClosed) as closed:
+            while True:
+                await stream.ws.get_message()
+        assert closed.value.reason is not None and closed.value.reason.code == 1008
+        assert relay.app.relay.registry.active == 0
+        await stream.tcp.aclose()
+        nursery.cancel_scope.cancel()
+    assert model.connects == 0
+    assert any(
+        "Refused a Twilio media stream for call " + CALL_SID in r.getMessage()
+        for r in caplog.records
+    )
+
+
+async def test_twilio_routes_are_off_without_an_auth_token(tmp_path: Path) -> None:
+    async with running_relay(relay_settings(tmp_path)) as relay:
+        response = await post_voice(relay.port, AUTH_TOKEN, voice_form(CALL_SID, CALLER))
+        assert response.status_code == 404
