@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from wsproto.frame_protocol import CloseReason
 
 from tests.support.harness import Client, connect, relay_settings, running_relay
 
@@ -51,6 +52,17 @@ async def test_hang_up_with_1000_is_user_hangup(
         doc = assert_single(await relay.documents(), "user_hangup")
         assert doc["customer_id"] == "cust-1"
         assert_greeting_turn(doc)
+
+
+async def test_a_close_frame_without_a_code_is_a_hang_up(tmp_path: Path) -> None:
+    # What a browser's ws.close() and the Agents SDK's session.close() send: the client chose
+    # to end the call, so it is user_hangup (graceful), not client_gone.
+    async with running_relay(relay_settings(tmp_path)) as relay:
+        async with connect(relay, customer_id="cust-5") as client:
+            await one_turn(client)
+            await client.hang_up(CloseReason.NO_STATUS_RCVD)
+        await relay.wait_calls_ended()
+        assert_greeting_turn(assert_single(await relay.documents(), "user_hangup"))
 
 
 async def test_tab_closed_1001_is_client_gone(

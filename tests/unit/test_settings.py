@@ -103,6 +103,15 @@ def test_simulator_literal_selects_the_simulator() -> None:
         ({"MAX_FRAME_RATE": "0"}, "MAX_FRAME_RATE must be at least 1"),
         ({"MAX_CALLS_PER_CUSTOMER": "many"}, "MAX_CALLS_PER_CUSTOMER must be a whole number"),
         ({"REDACT_PII": "sometimes"}, "REDACT_PII must be true or false"),
+        ({"TWILIO_AUTH_TOKEN": "t"}, "PUBLIC_BASE_URL is required with TWILIO_AUTH_TOKEN"),
+        (
+            {"TWILIO_AUTH_TOKEN": "t", "PUBLIC_BASE_URL": "https://relay.example.com"},
+            "CALLER_ID_SECRET is required with a phone provider",
+        ),
+        ({"PUBLIC_BASE_URL": "relay.example.com"}, "PUBLIC_BASE_URL must be the https://"),
+        ({"CALLER_ID_SECRET": "short"}, "CALLER_ID_SECRET must be at least 32"),
+        ({"CALLER_ID_MODE": "plain"}, "CALLER_ID_MODE must be one of HASH, NUMBER"),
+        ({"CALLER_ID_MAP": "/nonexistent/map.json"}, "CALLER_ID_MAP: cannot read"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:
@@ -142,3 +151,24 @@ def test_a_port_in_use_stops_start_up_with_one_clear_line(tmp_path: Path) -> Non
     assert result.returncode == 1
     assert "the relay could not start: cannot listen: Address already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_phone_settings(tmp_path: Path) -> None:
+    mapping = tmp_path / "callers.json"
+    mapping.write_text('{"+1 555 123 4567": "customer-42"}', encoding="utf-8")
+    settings = Settings.from_env(
+        {
+            "TWILIO_AUTH_TOKEN": "twilio-token",
+            "PUBLIC_BASE_URL": "https://relay.example.com",
+            "CALLER_ID_MODE": "number",
+            "CALLER_ID_MAP": str(mapping),
+        }
+    )
+    assert settings.phone_enabled
+    assert settings.caller_id_mode == "number"
+    assert settings.caller_id_map == (("+15551234567", "customer-42"),)
+    assert "twilio-token" not in repr(settings)
+    assert not Settings.from_env({}).phone_enabled
+    mapping.write_text('{"alice": "c"}', encoding="utf-8")
+    with pytest.raises(SettingsError, match=r"CALLER_ID_MAP: .* is not a phone number"):
+        Settings.from_env({"CALLER_ID_MAP": str(mapping)})

@@ -439,6 +439,24 @@ def test_function_name_announced_after_the_arguments_are_done() -> None:
     assert tracker.record().messages == ()
 
 
+def test_a_phone_call_s_audio_is_measured_at_its_own_rate() -> None:
+    # One second of G.711 (8,000 bytes) is a sixth of the base64 of one second of PCM16.
+    phone = ConversationTracker(audio_bytes_per_second=8_000)
+    phone.observe_upstream(added("a1", None, role="assistant"), 10.0)
+    phone.observe_audio_delta("a1", ONE_SECOND // 6, 10.0)
+    phone.observe_upstream(said("a1", "one two three four"), 10.0)
+    speech(phone, 10.9)  # still playing: the second lasts until 11.0
+    truncate(phone, 500)  # half of it heard
+    assert phone.record().messages == (assistant("one two", interrupted=True),)
+    # The same audio measured as PCM16 would have ended long before.
+    browser = ConversationTracker()
+    browser.observe_upstream(added("a1", None, role="assistant"), 10.0)
+    browser.observe_audio_delta("a1", ONE_SECOND // 6, 10.0)
+    browser.observe_upstream(said("a1", "one two three four"), 10.0)
+    speech(browser, 10.9)
+    assert browser.record().interruptions == 0
+
+
 # -- revision, caching, logging -------------------------------------------------------------
 
 

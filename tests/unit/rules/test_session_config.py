@@ -10,6 +10,7 @@ import pytest
 from app.agents import CatalogError, load_catalog
 from app.rules.dialect import Dialect
 from app.rules.session_config import (
+    AudioFormat,
     SessionSettings,
     agent_session_update,
     filter_browser_session_update,
@@ -55,6 +56,21 @@ def test_first_update_in_the_beta_shape() -> None:
         "turn_detection": {"type": "server_vad"},
         "voice": "verse",
     }
+
+
+def test_a_phone_call_s_session_is_mu_law_both_ways_in_each_dialect() -> None:
+    phone = SessionSettings(
+        transcription_model="whisper-dep", voice="verse", audio_format=AudioFormat.G711_ULAW
+    )
+    ga = json.loads(agent_session_update(Dialect.GA, instructions="", tools=[], settings=phone))
+    assert ga["session"]["audio"]["input"]["format"] == {"type": "audio/pcmu"}
+    assert ga["session"]["audio"]["output"]["format"] == {"type": "audio/pcmu"}
+    assert ga["session"]["audio"]["output"]["voice"] == "verse"
+    beta = json.loads(agent_session_update(Dialect.BETA, instructions="", tools=[], settings=phone))
+    assert beta["session"]["input_audio_format"] == "g711_ulaw"
+    assert beta["session"]["output_audio_format"] == "g711_ulaw"
+    assert AudioFormat.G711_ULAW.bytes_per_second == 8_000
+    assert AudioFormat.PCM16.bytes_per_second == 48_000
 
 
 def test_hand_off_update_leaves_audio_alone() -> None:

@@ -9,8 +9,10 @@ import pytest
 import trio
 from trio.testing import MockClock
 
+from app.rules import g711
 from app.rules.dialect import Dialect, names
 from app.simulator import SimulatorOptions, script
+from app.simulator import audio as sim_audio
 from app.simulator.audio import MS_PER_CHARACTER
 from tests.support.simulator import first, index, simulator, transcription_on, types
 
@@ -415,3 +417,36 @@ async def test_reply_is_paced_faster_than_real_time_by_speed(autojump_clock: Moc
         elapsed = trio.current_time() - start
     audio_seconds = len(script.OFFER_HELP) * MS_PER_CHARACTER / 1000
     assert elapsed == pytest.approx(audio_seconds / 2.0, rel=0.01)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_a_mu_law_session_hears_mu_law_and_answers_in_it(
+    autojump_clock: MockClock, dialect: Dialect
+) -> None:
+    if dialect is Dialect.GA:
+        pcmu = {"type": "audio/pcmu"}
+        session = transcription_on(dialect)
+        session["audio"] |= {"input": session["audio"]["input"] | {"format": pcmu}}
+        session["audio"]["output"] = {"format": pcmu}
+    else:
+        session = transcription_on(dialect) | {
+            "input_audio_format": "g711_ulaw",
+            "output_audio_format": "g711_ulaw",
+        }
+    speech = g711.from_pcm16(sim_audio.tone(400), every=3)  # 400 ms at 8 kHz
+    async with simulator(SimulatorOptions(dialect=dialect)) as peer:
+        await peer.send("session.update", session=session)
+        for offset in range(0, len(speech), 160):
+            await peer.send(
+                "input_audio_buffer.append", audio=sim_audio.encode(speech[offset : offset + 160])
+            )
+        for _ in range(30):  # 600 ms of mu-law silence
+            await peer.send("input_audio_buffer.append", audio=sim_audio.encode(b"\xff" * 160))
+        events = await peer.until("response.done")
+    assert first(events, "input_audio_buffer.speech_stopped")["audio_end_ms"] == 400
+    spelled = names(dialect)
+    audio = b"".join(
+        base64.b64decode(e["delta"]) for e in events if e["type"] == spelled.audio_delta
+    )
+    said = first(events, spelled.transcript_done)["transcript"]
+    assert len(audio) == len(said) * MS_PER_CHARACTER * g711.BYTES_PER_MS  # 8 bytes a ms
