@@ -45,6 +45,9 @@ __all__ = ["MULAW", "BadStream", "StreamStart", "TwilioMedia", "parse_start"]
 
 #: The only media format Twilio streams (``start.mediaFormat.encoding``).
 MULAW = "audio/x-mulaw"
+#: Marks sent and not yet echoed that are remembered; a peer that never echoes them cannot grow
+#: the call's memory (the oldest are forgotten: their audio counts as not heard).
+MAX_PENDING_MARKS = 4096
 
 _AUDIO_DELTA_PREFIXES = tuple(f'{{"type":"{n.audio_delta}"' for n in (GA_NAMES, BETA_NAMES))
 _AUDIO_DELTA_TYPES = frozenset(n.audio_delta for n in (GA_NAMES, BETA_NAMES))
@@ -196,6 +199,8 @@ class TwilioMedia:
         end_ms = self.playback.sent(item_id, len(payload) * 3 // 4 - payload.count("=", -2))
         name = f"m{self._next_mark}"
         self._next_mark += 1
+        if len(self._marks) >= MAX_PENDING_MARKS:
+            del self._marks[next(iter(self._marks))]
         self._marks[name] = (item_id, end_ms)
         media = self._media_head + payload + '"}}'
         mark = '{"event":"mark","streamSid":' + json.dumps(self.stream_sid)

@@ -269,3 +269,17 @@ async def test_twilio_routes_are_off_without_an_auth_token(tmp_path: Path) -> No
     async with running_relay(relay_settings(tmp_path)) as relay:
         response = await post_voice(relay.port, AUTH_TOKEN, voice_form(CALL_SID, CALLER))
         assert response.status_code == 404
+
+
+async def test_a_full_relay_answers_busy_without_a_stream(tmp_path: Path) -> None:
+    async with (
+        running_relay(phone_settings(tmp_path, max_calls=1)) as relay,
+        trio.open_nursery() as nursery,
+    ):
+        stream = await place_call(relay.port, AUTH_TOKEN, nursery, call_sid=CALL_SID, caller=CALLER)
+        await stream_until(stream, lambda: relay.app.relay.registry.active == 1)
+        response = await post_voice(relay.port, AUTH_TOKEN, voice_form("CA" + "2" * 32, CALLER))
+        assert response.status_code == 200
+        assert '<Reject reason="busy" />' in response.text
+        assert "Stream" not in response.text
+        await stream.hang_up()

@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 
 from app.phone.dialect import ToCaller
-from app.phone.twilio_media import BadStream, StreamStart, TwilioMedia, parse_start
+from app.phone.twilio_media import (
+    MAX_PENDING_MARKS,
+    BadStream,
+    StreamStart,
+    TwilioMedia,
+    parse_start,
+)
 from app.rules.channels import Channel
 from app.rules.frames import is_plain_audio_append
 
@@ -174,3 +180,10 @@ def test_speech_after_the_reply_has_played_cuts_nothing() -> None:
     name = sent(dialect.from_model(delta("item_a", 100), 0.0))[1]["mark"]["name"]
     dialect.from_caller(mark_echo(name), 0.1)
     assert dialect.from_model(SPEECH_STARTED, 0.5) == ToCaller()
+
+
+def test_marks_never_echoed_are_bounded() -> None:
+    dialect = TwilioMedia(SID)
+    for _ in range(MAX_PENDING_MARKS + 10):
+        dialect.from_model(delta("item_a", 20), 0.0)
+    assert len(dialect._marks) == MAX_PENDING_MARKS
