@@ -11,7 +11,7 @@ reply plays, and a ``mark`` is echoed once the audio before it has played; ``cle
 buffer and echoes the marks still pending.
 
 `speech_ulaw` makes real speech for the caller: espeak-ng, converted by sox to mu-law 8 kHz
-(both installed by scripts/install-chromium).
+(scripts/install-speech installs both).
 """
 
 from __future__ import annotations
