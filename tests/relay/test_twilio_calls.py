@@ -22,6 +22,7 @@ import trio
 import trio_websocket
 
 from app.model.upstream import Upstream, UpstreamConnector
+from app.rules.dialect import Dialect, names
 from app.settings import Settings
 from app.simulator import SimulatorOptions
 from tests.support.harness import IO_TIMEOUT, DelegatingConnector, relay_settings, running_relay
@@ -114,12 +115,16 @@ async def stream_until(stream: TwilioStream, done: Callable[[], bool]) -> None:
             await stream.silence(20)
 
 
-async def test_a_twilio_call_is_relayed_barged_into_and_logged(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dialect", [Dialect.GA, Dialect.BETA])
+async def test_a_twilio_call_is_relayed_barged_into_and_logged(
+    tmp_path: Path, dialect: Dialect
+) -> None:
     model = ModelLog()
+    spelled = names(dialect)
     async with (
         running_relay(
             phone_settings(tmp_path),
-            simulator=SimulatorOptions(speed=50.0),
+            simulator=SimulatorOptions(speed=50.0, dialect=dialect),
             wrap_connector=model.wrap(),
         ) as relay,
         trio.open_nursery() as nursery,
@@ -142,16 +147,19 @@ async def test_a_twilio_call_is_relayed_barged_into_and_logged(tmp_path: Path) -
         [doc] = await relay.documents()
 
     # The model session is mu-law both ways: nothing was transcoded.
-    [update] = model.sent_of_type("session.update")[:1]
-    assert update["session"]["audio"]["input"]["format"] == {"type": "audio/pcmu"}
-    assert update["session"]["audio"]["output"]["format"] == {"type": "audio/pcmu"}
+    session = model.sent_of_type("session.update")[0]["session"]
+    if dialect is Dialect.GA:
+        assert session["audio"]["input"]["format"] == {"type": "audio/pcmu"}
+        assert session["audio"]["output"]["format"] == {"type": "audio/pcmu"}
+    else:
+        assert session["input_audio_format"] == session["output_audio_format"] == "g711_ulaw"
     # Barge-in: playback cleared at once, the model told where it stood (a mark Twilio echoed).
     assert stream.clears == 1
     [truncate] = model.sent_of_type("conversation.item.truncate")
     # The caller got the model's own audio bytes, untouched.
     first = b"".join(
         base64.b64decode(d["delta"])
-        for d in model.received_of_type("response.output_audio.delta")
+        for d in model.received_of_type(spelled.audio_delta)
         if d["item_id"] == truncate["item_id"]
     )
     assert first and stream.received_audio.startswith(first)
@@ -171,7 +179,7 @@ async def test_a_twilio_call_is_relayed_barged_into_and_logged(tmp_path: Path) -
     first_reply = doc["messages"][1]
     full = next(
         e["transcript"]
-        for e in model.received_of_type("response.output_audio_transcript.done")
+        for e in model.received_of_type(spelled.transcript_done)
         if e["item_id"] == truncate["item_id"]
     )
     assert first_reply["interrupted"] is True
