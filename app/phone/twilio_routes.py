@@ -160,6 +160,8 @@ class TwilioMediaEndpoint:
             return
         relay = self.relay
         try:
+            if not relay.ready:
+                raise Refused("the server is still starting")
             relay.registry.check_admission(token.customer_id)
         except Refused as exc:
             log.warning("Refused Twilio call %s: %s", start.call_sid, exc)
