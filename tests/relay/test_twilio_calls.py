@@ -201,10 +201,13 @@ async def test_a_stream_that_drops_is_connection_lost(tmp_path: Path) -> None:
 
 
 async def test_the_relay_ends_a_call_by_closing_the_stream(tmp_path: Path) -> None:
-    settings = phone_settings(tmp_path, call_max_duration=1.5)
+    # Long enough for a first turn (a call with no message writes no document) on a busy machine.
+    settings = phone_settings(tmp_path, call_max_duration=4.0)
     async with running_relay(settings) as relay, trio.open_nursery() as nursery:
         stream = await place_call(relay.port, AUTH_TOKEN, nursery, call_sid=CALL_SID, caller=CALLER)
         await stream.say(speech_ulaw("Hello."))
+        await stream_until(stream, lambda: len(stream.received_audio) > 0)
+        assert not stream.closed.is_set()
         await stream_until(stream, stream.closed.is_set)
         await relay.wait_calls_ended()
         [doc] = await relay.documents()
