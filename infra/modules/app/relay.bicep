@@ -144,12 +144,12 @@ param callerIdSecret string = ''
 @description('PUBLIC_BASE_URL (\'\': this Container App\'s own https address).')
 param publicBaseUrl string = ''
 
-resource environment 'Microsoft.App/managedEnvironments@2025-01-01' existing = {
+resource appsEnvironment 'Microsoft.App/managedEnvironments@2025-01-01' existing = {
   name: last(split(environmentId, '/'))
 }
 
 // The Container App's own https address: PUBLIC_BASE_URL unless another one is given.
-var ownAddress = 'https://${name}.${environment.properties.defaultDomain}'
+var ownAddress = 'https://${name}.${appsEnvironment.properties.defaultDomain}'
 
 // The relay's PORT, the ingress target and the probes' port.
 var relayPort = 8000
@@ -269,34 +269,32 @@ var callTokenEnv = empty(callTokenSecret) ? [] : [
 ]
 
 // The phone settings that are secrets (docs/phone.md), set only when given.
-var phoneSecrets = concat(
-  empty(twilioAuthToken) ? [] : [
-    {
-      name: 'twilio-auth-token'
-      value: twilioAuthToken
-    }
-  ],
-  empty(callerIdSecret) ? [] : [
-    {
-      name: 'caller-id-secret'
-      value: callerIdSecret
-    }
-  ]
-)
-var phoneEnv = concat(
-  empty(twilioAuthToken) ? [] : [
-    {
-      name: 'TWILIO_AUTH_TOKEN'
-      secretRef: 'twilio-auth-token'
-    }
-  ],
-  empty(callerIdSecret) ? [] : [
-    {
-      name: 'CALLER_ID_SECRET'
-      secretRef: 'caller-id-secret'
-    }
-  ]
-)
+var twilioSecrets = empty(twilioAuthToken) ? [] : [
+  {
+    name: 'twilio-auth-token'
+    value: twilioAuthToken
+  }
+]
+var callerIdSecrets = empty(callerIdSecret) ? [] : [
+  {
+    name: 'caller-id-secret'
+    value: callerIdSecret
+  }
+]
+var twilioEnv = empty(twilioAuthToken) ? [] : [
+  {
+    name: 'TWILIO_AUTH_TOKEN'
+    secretRef: 'twilio-auth-token'
+  }
+]
+var callerIdEnv = empty(callerIdSecret) ? [] : [
+  {
+    name: 'CALLER_ID_SECRET'
+    secretRef: 'caller-id-secret'
+  }
+]
+var phoneSecrets = concat(twilioSecrets, callerIdSecrets)
+var phoneEnv = concat(twilioEnv, callerIdEnv)
 
 resource relay 'Microsoft.App/containerApps@2025-01-01' = {
   name: name
