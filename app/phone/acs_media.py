@@ -1,0 +1,227 @@
+"""Azure Communication Services media streaming as a client dialect: a phone caller's side of a
+call (sans-IO).
+
+ACS Call Automation streams a call's audio to the websocket the relay names when it answers
+(``enableBidirectional``, ``PCM24KMono``) and speaks JSON text messages keyed by ``kind``:
+
+* from ACS: ``AudioMetadata`` (first: the stream's format), ``AudioData`` (20 ms of the
+  caller's audio, base64 PCM16 24 kHz mono; ``silent`` packets may carry no samples) and
+  ``DtmfData`` (key presses);
+* to ACS: ``AudioData`` (audio to play into the call) and ``StopAudio`` (drop what is queued
+  for playback, at once).
+
+PCM 24 kHz mono is the Realtime API's own format, so audio passes through as the same base64
+text, never decoded or resampled.  The caller's ``AudioData`` becomes an
+``input_audio_buffer.append``; a model audio delta becomes an outbound ``AudioData``.
+
+ACS says nothing in-band about a hang-up (that comes as a ``CallDisconnected`` callback,
+`app.phone.acs_routes`) nor about where playback stands, so the dialect keeps a playback
+clock: ACS plays what it is sent in order and in real time, starting when it arrives (a chunk
+that arrives while earlier audio still plays waits its turn).  When the model reports that the
+caller started speaking while a reply still plays, the dialect answers ``StopAudio`` and the
+``conversation.item.truncate`` a browser would send, cut where the clock says playback stood --
+the heard-part rule for interrupted replies.  Audio of a reply cut that way that still arrives
+(the model cancels a moment later) is dropped.
+
+No I/O and no clock of its own: the caller passes the time, in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import attrs
+
+from app.phone.dialect import (
+    NOTHING_FROM_CALLER,
+    NOTHING_TO_CALLER,
+    FromCaller,
+    ToCaller,
+    audio_append,
+    truncate_event,
+)
+from app.phone.playback import Playback
+from app.record.document import Channel
+from app.rules.dialect import BETA_NAMES, GA_NAMES
+
+__all__ = [
+    "ACS_CHANNELS",
+    "ACS_SAMPLE_RATE",
+    "STOP_AUDIO",
+    "AcsMedia",
+    "BadMedia",
+    "audio_data_message",
+]
+
+#: The format the relay answers calls with (``AudioFormat.PCM24_K_MONO``): the Realtime API's.
+ACS_SAMPLE_RATE = 24_000
+ACS_CHANNELS = 1
+#: PCM16 at 24 kHz mono: bytes of audio per millisecond.
+BYTES_PER_MS = ACS_SAMPLE_RATE * 2 * ACS_CHANNELS // 1000
+
+#: Drops the audio ACS has queued for the call (the documented outbound message).
+STOP_AUDIO = json.dumps({"kind": "StopAudio", "audioData": None, "stopAudio": {}})
+
+_AUDIO_DELTA_TYPES = frozenset(names.audio_delta for names in (GA_NAMES, BETA_NAMES))
+_SPEECH_STARTED = "input_audio_buffer.speech_started"
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+
+
+class BadMedia(ValueError):
+    """ACS sent something the relay cannot understand or play; the message says what."""
+
+
+def audio_data_message(audio: str) -> str:
+    """An outbound ``AudioData`` message playing ``audio`` (base64 PCM16 24 kHz mono)."""
+    return '{"kind":"AudioData","audioData":{"data":"' + audio + '"},"stopAudio":null}'
+
+
+def base64_bytes(text: str) -> int:
+    """How many bytes ``text`` (valid base64) decodes to, without decoding it."""
+    return len(text) * 3 // 4 - text[-2:].count("=") if text else 0
+
+
+@attrs.define
+class PlaybackClock:
+    """When each piece of audio sent to ACS plays: ACS plays in order, in real time."""
+
+    #: (start time, item id, ms of the item before this chunk, chunk ms), in play order.
+    _chunks: list[tuple[float, str, float, float]] = attrs.field(factory=list)
+    #: When everything sent so far has finished playing.
+    ends_at: float = 0.0
+
+    def add(self, item_id: str, before_ms: float, ms: float, now: float) -> None:
+        start = max(now, self.ends_at)
+        if start > self.ends_at:
+            self._chunks.clear()  # all earlier audio has played
+        self._chunks.append((start, item_id, before_ms, ms))
+        self.ends_at = start + ms / 1000
+
+    def position(self, now: float) -> tuple[str, float] | None:
+        """The item playing at ``now`` and how much of it has been heard; None if silent."""
+        if now >= self.ends_at:
+            return None
+        for start, item_id, before_ms, ms in reversed(self._chunks):
+            if start <= now:
+                return item_id, before_ms + min(ms, (now - start) * 1000)
+        _, item_id, before_ms, _ = self._chunks[0]
+        return item_id, before_ms
+
+    def stop(self, now: float) -> None:
+        self._chunks.clear()
+        self.ends_at = now
+
+
+@attrs.define
+class AcsMedia:
+    """The dialect of one ACS media stream (`app.phone.dialect.ClientDialect`)."""
+
+    playback: Playback = attrs.field(factory=lambda: Playback(bytes_per_ms=BYTES_PER_MS))
+    clock: PlaybackClock = attrs.field(factory=PlaybackClock)
+    #: The stream's ``AudioMetadata``, once it has arrived.
+    metadata: dict[str, Any] | None = None
+    #: Replies the caller talked over: their late audio is dropped.
+    _cut: set[str] = attrs.field(factory=set)
+
+    @property
+    def channel(self) -> Channel:
+        return Channel.ACS
+
+    # -- caller -> model -----------------------------------------------------------------------
+
+    def from_caller(self, text: str, now: float) -> FromCaller:
+        """One message from ACS.  Raises `BadMedia` for one the relay cannot use."""
+        message = _object(text)
+        if message is None:
+            raise BadMedia("an ACS media message that is not a JSON object")
+        kind = _field(message, "kind")
+        if kind == "AudioData":
+            audio = _field(_section(message, "audioData"), "data")
+            if audio is None or audio == "":
+                return NOTHING_FROM_CALLER  # a silent packet may carry no samples
+            append = audio_append(audio) if isinstance(audio, str) else None
+            if append is None:
+                raise BadMedia("ACS audio data that is not base64")
+            return FromCaller(to_model=(append,))
+        if kind == "AudioMetadata":
+            self.metadata = _check_metadata(_section(message, "audioMetadata"))
+            return NOTHING_FROM_CALLER
+        if kind == "DtmfData":
+            return NOTHING_FROM_CALLER  # the agent is spoken to, not keyed
+        raise BadMedia(f"an ACS media message of unknown kind {kind!r}")
+
+    # -- model -> caller -----------------------------------------------------------------------
+
+    def from_model(self, text: str, now: float) -> ToCaller:
+        """One model event, as a browser would get it, at ``now``."""
+        if "audio.delta" not in text and _SPEECH_STARTED not in text:
+            return NOTHING_TO_CALLER  # nothing else the model says reaches a phone
+        event = _object(text)
+        if event is None:
+            return NOTHING_TO_CALLER
+        kind = event.get("type")
+        if kind in _AUDIO_DELTA_TYPES:
+            item_id, delta = event.get("item_id"), event.get("delta")
+            if isinstance(item_id, str) and isinstance(delta, str):
+                return self._play(item_id, delta, now)
+        elif kind == _SPEECH_STARTED:
+            return self._barge_in(now)
+        return NOTHING_TO_CALLER
+
+    def _play(self, item_id: str, delta: str, now: float) -> ToCaller:
+        if not delta or item_id in self._cut or not _BASE64.fullmatch(delta):
+            return NOTHING_TO_CALLER
+        size = base64_bytes(delta)
+        end_ms = self.playback.sent(item_id, size)
+        ms = size / BYTES_PER_MS
+        self.clock.add(item_id, end_ms - ms, ms, now)
+        return ToCaller(to_caller=(audio_data_message(delta),))
+
+    def _barge_in(self, now: float) -> ToCaller:
+        position = self.clock.position(now)
+        if position is None:
+            return NOTHING_TO_CALLER  # nothing is playing: nothing to stop
+        self.playback.heard(*position)
+        cuts = self.playback.interrupt()
+        self.clock.stop(now)
+        self._cut.update(cut.item_id for cut in cuts)
+        return ToCaller(
+            to_caller=(STOP_AUDIO,),
+            to_model=tuple(truncate_event(cut.item_id, cut.audio_end_ms) for cut in cuts),
+        )
+
+
+def _check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    encoding = _field(metadata, "encoding")
+    rate = _field(metadata, "sampleRate")
+    channels = _field(metadata, "channels")
+    if (str(encoding).upper(), rate, channels) != ("PCM", ACS_SAMPLE_RATE, ACS_CHANNELS):
+        raise BadMedia(
+            f"ACS streams {encoding} at {rate} Hz with {channels} channel(s); the relay answers "
+            f"calls for PCM at {ACS_SAMPLE_RATE} Hz mono (PCM24KMono)"
+        )
+    return metadata
+
+
+def _object(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _field(message: dict[str, Any], name: str) -> Any:
+    """A field as ACS spells it: camelCase, or PascalCase (its outbound samples' spelling)."""
+    if name in message:
+        return message[name]
+    return message.get(name[0].upper() + name[1:])
+
+
+def _section(message: dict[str, Any], name: str) -> dict[str, Any]:
+    section = _field(message, name)
+    if not isinstance(section, dict):
+        raise BadMedia(f"an ACS media message without its {name!r} object")
+    return section
