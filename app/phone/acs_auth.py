@@ -125,7 +125,9 @@ class AcsSignatures:
     jwks_url: str = ACS_JWKS_URL
     issuer: str = ACS_ISSUER
     _client: jwt.PyJWKClient = attrs.field(init=False)
-    _limiter: trio.CapacityLimiter = attrs.field(init=False, factory=lambda: trio.CapacityLimiter(4))
+    _limiter: trio.CapacityLimiter = attrs.field(
+        init=False, factory=lambda: trio.CapacityLimiter(4)
+    )
 
     def __attrs_post_init__(self) -> None:
         self._client = jwt.PyJWKClient(

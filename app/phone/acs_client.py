@@ -22,11 +22,10 @@ import attrs
 import trio
 
 if TYPE_CHECKING:
+    from app.model.azure_credential import CredentialFactory
     from azure.communication.callautomation import CallAutomationClient
 
-    from app.model.azure_credential import CredentialFactory
-
-__all__ = ["AcsClient", "CallAutomation", "CallAutomationError", "OPERATION_TIMEOUT"]
+__all__ = ["OPERATION_TIMEOUT", "AcsClient", "CallAutomation", "CallAutomationError"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +47,8 @@ class CallAutomation(Protocol):
     """What the relay asks of Call Automation (the SDK in production, a fake in pure tests)."""
 
     async def answer(self, context: str, callback_url: str, media_url: str) -> str: ...
+
+    async def reject(self, context: str) -> None: ...
 
     async def hang_up(self, call_connection_id: str) -> None: ...
 
@@ -112,6 +113,17 @@ class AcsClient:
             return str(properties.call_connection_id)
 
         return await self._run("answer the call", answer)
+
+    async def reject(self, context: str) -> None:
+        """Turn the call away: the caller hears busy (the relay is full, draining or starting)."""
+        from azure.communication.callautomation import CallRejectReason
+
+        def reject(client: CallAutomationClient) -> None:
+            client.reject_call(
+                incoming_call_context=context, call_reject_reason=CallRejectReason.BUSY
+            )
+
+        await self._run("reject the call", reject)
 
     async def hang_up(self, call_connection_id: str) -> None:
         """End the call for everyone (the caller hears the line close)."""

@@ -47,6 +47,8 @@ CALL_EVENTS = frozenset(
     }
 )
 _CALL_EVENT_PREFIX = "Microsoft.Communication."
+#: The fields the Event Grid schema requires (`EventGridEvent.from_dict` does not check them).
+_EVENT_GRID_REQUIRED = ("id", "eventType", "subject", "eventTime", "dataVersion", "data")
 
 
 class EventError(ValueError):
@@ -97,6 +99,11 @@ def read_webhook(body: bytes) -> list[Validation | IncomingCall]:
     """The events of one Event Grid post the relay acts on, in order; others are skipped."""
     found: list[Validation | IncomingCall] = []
     for item in _json_array(body):
+        missing = [name for name in _EVENT_GRID_REQUIRED if name not in item]
+        if missing:
+            raise EventError(
+                f"an event that is not in the Event Grid schema (no {', '.join(missing)})"
+            )
         try:
             event = EventGridEvent.from_dict(item)
         except (KeyError, TypeError, ValueError) as exc:

@@ -33,7 +33,6 @@ import re
 from typing import Any
 
 import attrs
-
 from app.phone.dialect import (
     NOTHING_FROM_CALLER,
     NOTHING_TO_CALLER,

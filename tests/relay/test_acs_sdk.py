@@ -28,7 +28,8 @@ async def answered_call(acs: FakeAcs, client: AcsClient) -> str:
     body = acs.incoming_call("+15551230000")
     context = json.loads(body)[0]["data"]["incomingCallContext"]
     return await client.answer(
-        context, "http://127.0.0.1:9/api/phone/acs/callbacks?token=t",
+        context,
+        "http://127.0.0.1:9/api/phone/acs/callbacks?token=t",
         "ws://127.0.0.1:9/api/phone/acs/media?token=t",
     )
 
@@ -58,9 +59,7 @@ async def test_answer_sends_signed_request_with_bidirectional_pcm24k_streaming(
 
 async def test_a_wrong_access_key_is_refused_by_the_fake(acs: FakeAcs) -> None:
     wrong = base64.b64encode(b"x" * 32).decode()
-    client = AcsClient.from_connection_string(
-        f"endpoint={acs.endpoint}/;accesskey={wrong}"
-    )
+    client = AcsClient.from_connection_string(f"endpoint={acs.endpoint}/;accesskey={wrong}")
     with pytest.raises(CallAutomationError, match="answer the call"):
         await answered_call(acs, client)
     assert acs.calls == {}

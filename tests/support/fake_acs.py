@@ -128,10 +128,16 @@ class FakeAcs:
         context = base64.b64encode(uuid.uuid4().bytes).decode()
         self._contexts[context] = correlation
         data = {
-            "to": {"kind": "phoneNumber", "rawId": "4:+18005550100",
-                   "phoneNumber": {"value": "+18005550100"}},
-            "from": {"kind": "phoneNumber", "rawId": f"4:{caller}",
-                     "phoneNumber": {"value": caller}},
+            "to": {
+                "kind": "phoneNumber",
+                "rawId": "4:+18005550100",
+                "phoneNumber": {"value": "+18005550100"},
+            },
+            "from": {
+                "kind": "phoneNumber",
+                "rawId": f"4:{caller}",
+                "phoneNumber": {"value": caller},
+            },
             "serverCallId": base64.b64encode(uuid.uuid4().bytes).decode(),
             "callerDisplayName": "",
             "incomingCallContext": context,
@@ -166,7 +172,12 @@ class FakeAcs:
         return json.dumps([event]).encode()
 
     async def post_callback(
-        self, call: FakeCall, kind: str, *, url: str | None = None, token: str | None = "signed",
+        self,
+        call: FakeCall,
+        kind: str,
+        *,
+        url: str | None = None,
+        token: str | None = "signed",
         **data: Any,
     ) -> httpx.Response:
         """Post a Call Automation event about ``call`` to its callback URL, signed as ACS does
@@ -248,7 +259,7 @@ class FakeAcs:
         prefix = "/calling/callConnections/"
         if not path.startswith(prefix):
             return 404, {"error": {"code": "NotFound", "message": path}}
-        name, _, action = path[len(prefix):].partition(":")
+        name, _, action = path[len(prefix) :].partition(":")
         call = self.calls.get(name)
         if call is None or call.state == "disconnected":
             return 404, {"error": {"code": "8522", "message": "Call not found"}}
