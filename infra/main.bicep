@@ -141,6 +141,19 @@ param callerIdSecret string = ''
 @description('PUBLIC_BASE_URL: the https address phone providers reach the relay at (\'\': the Container App\'s own address).')
 param publicBaseUrl string = ''
 
+@description('Answer phone calls through Azure Communication Services (docs/phone.md): the ACS resource, its settings passed to the relay.')
+param acsEnabled bool = false
+
+@description('Where ACS keeps its data at rest (a geography).')
+param acsDataLocation string = 'United States'
+
+@description('ACS_WEBHOOK_KEY, at least 32 characters: the ?key= of the relay\'s IncomingCall webhook; required with acsEnabled.')
+@secure()
+param acsWebhookKey string = ''
+
+@description('Subscribe the relay\'s webhook to IncomingCall; only once the relay runs its image (Event Grid checks the webhook as the subscription is made).')
+param acsSubscribeIncomingCalls bool = false
+
 @description('Days Log Analytics keeps the relay\'s logs.')
 @minValue(30)
 @maxValue(730)
@@ -256,6 +269,21 @@ module openAi 'modules/openai/openai.bicep' = {
   }
 }
 
+// The https address at which providers reach the relay: PUBLIC_BASE_URL, or the app's own.
+var relayPublicUrl = empty(publicBaseUrl) ? 'https://${relayName}.${appsEnvironment.outputs.defaultDomain}' : publicBaseUrl
+
+module acs 'modules/acs/acs.bicep' = if (acsEnabled) {
+  name: 'acs'
+  scope: group
+  params: {
+    name: 'acs-${resourceToken}'
+    tags: tags
+    dataLocation: acsDataLocation
+    relayPrincipalId: appIdentity.outputs.principalId
+    incomingCallWebhookUrl: acsSubscribeIncomingCalls ? '${relayPublicUrl}/api/phone/acs/incoming?key=${acsWebhookKey}' : ''
+  }
+}
+
 module appsEnvironment 'modules/app/environment.bicep' = {
   name: 'container-apps-environment'
   scope: group
@@ -317,6 +345,9 @@ module relay 'modules/app/relay.bicep' = {
     twilioAuthToken: twilioAuthToken
     callerIdSecret: callerIdSecret
     publicBaseUrl: publicBaseUrl
+    acsEndpoint: acsEnabled ? acs.outputs.endpoint : ''
+    acsResourceId: acsEnabled ? acs.outputs.immutableResourceId : ''
+    acsWebhookKey: acsWebhookKey
   }
 }
 
@@ -349,3 +380,8 @@ output AZURE_STORAGE_ACCOUNT_URL string = recordings.outputs.accountUrl
 output COSMOSDB_CONTAINER string = cosmos.outputs.containerName
 output AZURE_OPENAI_ENDPOINT string = openAi.outputs.endpoint
 output AZURE_OPENAI_DEPLOYMENT string = openAi.outputs.deploymentName
+
+// Phone calls through ACS (acsEnabled): the settings a local relay needs besides ACS_WEBHOOK_KEY.
+output ACS_ENDPOINT string = acsEnabled ? acs.outputs.endpoint : ''
+output ACS_RESOURCE_ID string = acsEnabled ? acs.outputs.immutableResourceId : ''
+output PUBLIC_BASE_URL string = relayPublicUrl

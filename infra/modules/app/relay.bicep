@@ -151,6 +151,16 @@ resource appsEnvironment 'Microsoft.App/managedEnvironments@2025-01-01' existing
 // The Container App's own https address: PUBLIC_BASE_URL unless another one is given.
 var ownAddress = 'https://${name}.${appsEnvironment.properties.defaultDomain}'
 
+@description('ACS_ENDPOINT (\'\': no phone calls through ACS).')
+param acsEndpoint string = ''
+
+@description('ACS_RESOURCE_ID: the ACS resource\'s immutable id.')
+param acsResourceId string = ''
+
+@description('ACS_WEBHOOK_KEY.')
+@secure()
+param acsWebhookKey string = ''
+
 // The relay's PORT, the ingress target and the probes' port.
 var relayPort = 8000
 // The placeholder image's port (it serves / there).
@@ -188,6 +198,8 @@ var settings = {
   COSMOSDB_DATABASE: cosmosDatabase
   COSMOSDB_CONTAINER: cosmosContainer
   PUBLIC_BASE_URL: empty(publicBaseUrl) ? ownAddress : publicBaseUrl
+  ACS_ENDPOINT: acsEndpoint
+  ACS_RESOURCE_ID: acsResourceId
 }
 
 var relayProbes = [
@@ -253,6 +265,18 @@ var callTokenSecrets = empty(callTokenSecret) ? [] : [
   {
     name: 'call-token-secret'
     value: callTokenSecret
+  }
+]
+var acsSecrets = empty(acsWebhookKey) ? [] : [
+  {
+    name: 'acs-webhook-key'
+    value: acsWebhookKey
+  }
+]
+var acsEnv = empty(acsWebhookKey) ? [] : [
+  {
+    name: 'ACS_WEBHOOK_KEY'
+    secretRef: 'acs-webhook-key'
   }
 ]
 var adminTokenEnv = empty(adminToken) ? [] : [
@@ -332,7 +356,7 @@ resource relay 'Microsoft.App/containerApps@2025-01-01' = {
           identity: identityId
         }
       ]
-      secrets: concat(adminTokenSecrets, callTokenSecrets, phoneSecrets)
+      secrets: concat(adminTokenSecrets, callTokenSecrets, phoneSecrets, acsSecrets)
     }
     template: {
       terminationGracePeriodSeconds: terminationGracePeriodSeconds
@@ -344,7 +368,7 @@ resource relay 'Microsoft.App/containerApps@2025-01-01' = {
             cpu: json(cpu)
             memory: memory
           }
-          env: concat(plainEnv, adminTokenEnv, callTokenEnv, phoneEnv)
+          env: concat(plainEnv, adminTokenEnv, callTokenEnv, phoneEnv, acsEnv)
           volumeMounts: [
             {
               volumeName: 'data'
