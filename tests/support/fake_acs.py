@@ -23,15 +23,19 @@ sends (a signed ``Authorization`` JWT, ``x-ms-call-connection-id``).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
+import subprocess
+import tempfile
 import time
 import uuid
+from pathlib import Path
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import attrs
 import httpx
@@ -88,6 +92,10 @@ class FakeAcs:
 
     #: The certificate authority of the fake's TLS certificate (a PEM file).
     ca_file: str = ""
+    #: The relay's public address and the loopback port it really listens on: ACS reaches
+    #: ``https://relay.example.test`` through DNS and a TLS-terminating proxy; here through this.
+    public_base_url: str = "https://relay.example.test"
+    relay_port: int = 0
 
     @property
     def endpoint(self) -> str:
@@ -101,6 +109,14 @@ class FakeAcs:
     @property
     def jwks_url(self) -> str:
         return f"{self.endpoint}/calling/keys"
+
+    def local(self, url: str) -> str:
+        """``url`` (an address on the relay's public host) as the loopback address behind it."""
+        public = urlsplit(self.public_base_url)
+        parts = urlsplit(url)
+        assert parts.netloc == public.netloc, f"{url} is not on {self.public_base_url}"
+        scheme = {"https": "http", "wss": "ws"}[parts.scheme]
+        return urlunsplit((scheme, f"127.0.0.1:{self.relay_port}", parts.path, parts.query, ""))
 
     @property
     def refused(self) -> list[tuple[str, str, int]]:
@@ -187,7 +203,7 @@ class FakeAcs:
             headers["authorization"] = f"Bearer {self.token() if token == 'signed' else token}"
         async with httpx.AsyncClient(timeout=IO_TIMEOUT) as http:
             return await http.post(
-                url or call.callback_uri,
+                url or self.local(call.callback_uri),
                 content=self.callback_body(call, kind, **data),
                 headers=headers,
             )
@@ -206,7 +222,7 @@ class FakeAcs:
             headers.append(("authorization", f"Bearer {value}"))
         with trio.fail_after(IO_TIMEOUT):
             connection = await trio_websocket.connect_websocket_url(
-                self._nursery, url or call.media_url, extra_headers=headers
+                self._nursery, url or self.local(call.media_url), extra_headers=headers
             )
         try:
             yield connection
@@ -400,3 +416,64 @@ def acs_environment(monkeypatch: pytest.MonkeyPatch, fake: FakeAcs) -> None:
     ``REQUESTS_CA_BUNDLE``, ``urllib`` (PyJWT's JWKS client) OpenSSL's ``SSL_CERT_FILE``."""
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_file)
     monkeypatch.setenv("SSL_CERT_FILE", fake.ca_file)
+
+
+@functools.cache
+def speech_pcm24k(text: str) -> bytes:
+    """``text`` spoken by espeak-ng, as raw PCM16 24 kHz mono (what ACS streams with
+    ``PCM24KMono``); sox converts.  Both are installed by scripts/install-chromium."""
+    with tempfile.TemporaryDirectory() as tmp:
+        wav, raw = Path(tmp) / "speech.wav", Path(tmp) / "speech.raw"
+        subprocess.run(["espeak-ng", "-w", str(wav), text], check=True, timeout=30)
+        subprocess.run(
+            [
+                "sox",
+                str(wav),
+                "-t",
+                "raw",
+                "-e",
+                "signed-integer",
+                "-b",
+                "16",
+                "-r",
+                "24000",
+                "-c",
+                "1",
+                "-L",
+                str(raw),
+            ],
+            check=True,
+            timeout=30,
+        )
+        return raw.read_bytes()
+
+
+def audio_metadata() -> str:
+    """The first message ACS sends on a media socket answered with ``PCM24KMono``."""
+    return json.dumps(
+        {
+            "kind": "AudioMetadata",
+            "audioMetadata": {
+                "subscriptionId": str(uuid.uuid4()),
+                "encoding": "PCM",
+                "sampleRate": 24000,
+                "channels": 1,
+                "length": 960,
+            },
+        }
+    )
+
+
+def audio_data(pcm: bytes) -> str:
+    """One ``AudioData`` message of the caller's audio, as ACS sends it."""
+    return json.dumps(
+        {
+            "kind": "AudioData",
+            "audioData": {
+                "timestamp": "2026-12-06T12:00:00.000Z",
+                "participantRawID": "4:+15551234567",
+                "data": base64.b64encode(pcm).decode(),
+                "silent": not any(pcm),
+            },
+        }
+    )
