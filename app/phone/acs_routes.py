@@ -104,6 +104,8 @@ class AcsPhone:
     signatures: AcsSignatures
     automation: CallAutomation
     lines: dict[str, AcsLine] = attrs.field(factory=dict)
+    #: After a stream ends, how long to wait for ``CallDisconnected`` before asking ACS.
+    hangup_grace: float = HANGUP_GRACE
 
     def callback_url(self, token: str) -> str:
         return f"{self.public_base_url.rstrip('/')}{CALLBACKS_PATH}?{urlencode({'token': token})}"
@@ -294,7 +296,7 @@ class AcsMediaEndpoint:
 
     async def _caller_hung_up(self, line: AcsLine) -> bool:
         """The stream ended: did the caller hang up (rather than the stream drop)?"""
-        with trio.move_on_after(HANGUP_GRACE):
+        with trio.move_on_after(self.phone.hangup_grace):
             await line.disconnected.wait()
             return True
         if line.call_connection_id is None:
