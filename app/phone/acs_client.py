@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 import trio
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["OPERATION_TIMEOUT", "AcsClient", "CallAutomation", "CallAutomationError"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: The SDK's own bounds on one HTTP request (seconds), and its retries.
 CONNECT_TIMEOUT = 5.0
@@ -146,8 +148,8 @@ class AcsClient:
 
         return await self._run("read the call's state", state)
 
-    async def _run(self, what: str, operation: Callable[[CallAutomationClient], Any]) -> Any:
-        def in_thread() -> Any:
+    async def _run(self, what: str, operation: Callable[[CallAutomationClient], T]) -> T:
+        def in_thread() -> T:
             from azure.core.exceptions import AzureError
 
             if self._client is None:

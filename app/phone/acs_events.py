@@ -150,7 +150,7 @@ def read_callbacks(body: bytes) -> list[CallEvent]:
     found: list[CallEvent] = []
     for item in _json_array(body):
         try:
-            event = CloudEvent.from_dict(item)
+            event: CloudEvent[Any] = CloudEvent.from_dict(item)
         except (KeyError, TypeError, ValueError) as exc:
             raise EventError(f"an event that is not a CloudEvent ({exc})") from None
         kind = event.type.removeprefix(_CALL_EVENT_PREFIX)

@@ -214,12 +214,12 @@ class FakeAcs:
     ) -> AsyncIterator[trio_websocket.WebSocketConnection]:
         """The media websocket ACS opens for ``call``, with the headers ACS sends."""
         headers = [
-            ("x-ms-call-connection-id", call.call_connection_id),
-            ("x-ms-call-correlation-id", call.correlation_id),
+            (b"x-ms-call-connection-id", call.call_connection_id.encode()),
+            (b"x-ms-call-correlation-id", call.correlation_id.encode()),
         ]
         if token is not None:
             value = self.token() if token == "signed" else token
-            headers.append(("authorization", f"Bearer {value}"))
+            headers.append((b"authorization", f"Bearer {value}".encode()))
         with trio.fail_after(IO_TIMEOUT):
             connection = await trio_websocket.connect_websocket_url(
                 self._nursery, url or self.local(call.media_url), extra_headers=headers

@@ -47,7 +47,7 @@ def body(*events: dict[str, Any]) -> bytes:
     return json.dumps(list(events)).encode()
 
 
-INCOMING = {
+INCOMING: dict[str, Any] = {
     "to": {
         "kind": "phoneNumber",
         "rawId": "4:+18005550100",
