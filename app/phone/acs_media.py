@@ -4,7 +4,8 @@ call (sans-IO).
 ACS Call Automation streams a call's audio to the websocket the relay names when it answers
 (``enableBidirectional``, ``PCM24KMono``) and speaks JSON text messages keyed by ``kind``:
 
-* from ACS: ``AudioMetadata`` (first: the stream's format), ``AudioData`` (20 ms of the
+* from ACS: ``AudioMetadata`` (first: the stream's format, `parse_metadata`; the media socket
+  refuses a stream in another format), ``AudioData`` (20 ms of the
   caller's audio, base64 PCM16 24 kHz mono; ``silent`` packets may carry no samples) and
   ``DtmfData`` (key presses);
 * to ACS: ``AudioData`` (audio to play into the call) and ``StopAudio`` (drop what is queued
@@ -52,6 +53,7 @@ __all__ = [
     "AcsMedia",
     "BadMedia",
     "audio_data_message",
+    "parse_metadata",
 ]
 
 #: The format the relay answers calls with (``AudioFormat.PCM24_K_MONO``): the Realtime API's.
@@ -119,8 +121,8 @@ class AcsMedia:
 
     playback: Playback = attrs.field(factory=lambda: Playback(bytes_per_ms=BYTES_PER_MS))
     clock: PlaybackClock = attrs.field(factory=PlaybackClock)
-    #: The stream's ``AudioMetadata``, once it has arrived.
-    metadata: dict[str, Any] | None = None
+    #: Messages from ACS that were not what the protocol says (dropped).
+    bad_frames: int = 0
     #: Replies the caller talked over: their late audio is dropped.
     _cut: set[str] = attrs.field(factory=set)
 
@@ -131,25 +133,26 @@ class AcsMedia:
     # -- caller -> model -----------------------------------------------------------------------
 
     def from_caller(self, text: str, now: float) -> FromCaller:
-        """One message from ACS.  Raises `BadMedia` for one the relay cannot use."""
+        """One message from ACS after the stream's `parse_metadata`: the caller's audio.
+
+        A malformed message is counted in ``bad_frames`` and dropped, as a browser's bad frame
+        would be refused: one lost packet is 20 ms of audio, not a reason to end a call.
+        """
         message = _object(text)
-        if message is None:
-            raise BadMedia("an ACS media message that is not a JSON object")
-        kind = _field(message, "kind")
+        kind = _field(message, "kind") if message is not None else None
         if kind == "AudioData":
-            audio = _field(_section(message, "audioData"), "data")
-            if audio is None or audio == "":
+            assert message is not None
+            data = _field(message, "audioData")
+            audio = _field(data, "data") if isinstance(data, dict) else None
+            if audio == "":
                 return NOTHING_FROM_CALLER  # a silent packet may carry no samples
             append = audio_append(audio) if isinstance(audio, str) else None
-            if append is None:
-                raise BadMedia("ACS audio data that is not base64")
-            return FromCaller(to_model=(append,))
-        if kind == "AudioMetadata":
-            self.metadata = _check_metadata(_section(message, "audioMetadata"))
-            return NOTHING_FROM_CALLER
-        if kind == "DtmfData":
-            return NOTHING_FROM_CALLER  # the agent is spoken to, not keyed
-        raise BadMedia(f"an ACS media message of unknown kind {kind!r}")
+            if append is not None:
+                return FromCaller(to_model=(append,))
+        elif kind in ("AudioMetadata", "DtmfData"):
+            return NOTHING_FROM_CALLER  # the format is settled; the agent is spoken to, not keyed
+        self.bad_frames += 1
+        return NOTHING_FROM_CALLER
 
     # -- model -> caller -----------------------------------------------------------------------
 
@@ -192,7 +195,18 @@ class AcsMedia:
         )
 
 
-def _check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+def parse_metadata(text: str) -> dict[str, Any]:
+    """The stream's first message, ``AudioMetadata``: its format must be the one the relay
+    answered the call with.  Raises `BadMedia` saying what is wrong."""
+    message = _object(text)
+    if message is None:
+        raise BadMedia("a first message that is not a JSON object")
+    kind = _field(message, "kind")
+    if kind != "AudioMetadata":
+        raise BadMedia(f"expected AudioMetadata first, got {str(kind)[:40]!r}")
+    metadata = _field(message, "audioMetadata")
+    if not isinstance(metadata, dict):
+        raise BadMedia("AudioMetadata without its 'audioMetadata' object")
     encoding = _field(metadata, "encoding")
     rate = _field(metadata, "sampleRate")
     channels = _field(metadata, "channels")
@@ -217,10 +231,3 @@ def _field(message: dict[str, Any], name: str) -> Any:
     if name in message:
         return message[name]
     return message.get(name[0].upper() + name[1:])
-
-
-def _section(message: dict[str, Any], name: str) -> dict[str, Any]:
-    section = _field(message, name)
-    if not isinstance(section, dict):
-        raise BadMedia(f"an ACS media message without its {name!r} object")
-    return section

@@ -13,7 +13,9 @@ a valid token, or without ACS's signature (JWT), it is refused (401) and logged,
 is read.  ``CallDisconnected`` is the caller hanging up: the call ends as ``user_hangup``.
 
 ``WS /api/phone/acs/media?token=...`` is the stream.  The token and ACS's signature are checked
-before anything is read (close 1008 and a log line otherwise); then the caller is a `Call` like
+before anything is read (close 1008 and a log line otherwise), then the stream's first message,
+``AudioMetadata``, must name the format the call was answered with (PCM 24 kHz mono; otherwise
+close 1008 and the call is hung up); then the caller is a `Call` like
 any browser, its client side a `PhoneClient` over the `AcsMedia` dialect.  ACS says nothing on
 the stream when the caller hangs up; when the stream ends the socket waits briefly for the
 ``CallDisconnected`` callback, then asks Call Automation whether the call is still up (the
@@ -55,7 +57,7 @@ from app.phone.acs_events import (
     read_callbacks,
     read_webhook,
 )
-from app.phone.acs_media import AcsMedia
+from app.phone.acs_media import AcsMedia, BadMedia, parse_metadata
 
 __all__ = [
     "CALLBACKS_PATH",
@@ -76,6 +78,8 @@ MEDIA_PATH = "/api/phone/acs/media"
 MAX_POST_BYTES = 1024 * 1024
 #: After the media stream ends, how long to wait for ``CallDisconnected`` before asking ACS.
 HANGUP_GRACE = 2.0
+#: Seconds ACS has after the websocket opens to send its first message, ``AudioMetadata``.
+HANDSHAKE_TIMEOUT = 10.0
 #: Bound on hanging up (or asking about) a call at the end, past the SDK's own timeouts.
 END_TIMEOUT = 15.0
 
@@ -247,7 +251,27 @@ class AcsMediaEndpoint:
             return
         line = self.phone.line(claims)
         line.call_connection_id = line.call_connection_id or headers.get("x-ms-call-connection-id")
+        problem = await self._handshake(receive)
+        if problem is not None:
+            log.warning("Refused ACS call %s's media stream: %s", claims.correlation_id, problem)
+            await _close(send, receive, 1008, "unexpected media format")
+            self.phone.lines.pop(claims.token_id, None)
+            await self._hang_up(line.call_connection_id)
+            return
         await self._run(claims, line, receive, send)
+
+    async def _handshake(self, receive: Receive) -> str | None:
+        """Read ACS's first message, ``AudioMetadata``; what is wrong with it, or None."""
+        with trio.move_on_after(HANDSHAKE_TIMEOUT):
+            message = await receive()
+            if message["type"] != "websocket.receive":
+                return "the stream ended before its AudioMetadata"
+            try:
+                parse_metadata(message.get("text") or "")
+            except BadMedia as exc:
+                return str(exc)
+            return None
+        return f"no AudioMetadata within {HANDSHAKE_TIMEOUT:g} s"
 
     async def _run(self, claims: CallClaims, line: AcsLine, receive: Receive, send: Send) -> None:
         relay, settings = self.relay, self.relay.settings

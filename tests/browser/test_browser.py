@@ -74,9 +74,7 @@ async def test_a_spoken_call_is_answered_played_and_logged_on_hang_up(tmp_path: 
     wav = await speech_wav(tmp_path, tail_s=LONG_PAUSE_S)
     settings = relay_settings(tmp_path / "relay")
     made, wrap = recording()
-    async with running_relay(
-        settings, simulator=SimulatorOptions(), wrap_connector=wrap
-    ) as relay:
+    async with running_relay(settings, simulator=SimulatorOptions(), wrap_connector=wrap) as relay:
         [recorder] = made
 
         def scenario() -> dict[str, Any]:
@@ -161,9 +159,7 @@ async def test_speaking_over_the_reply_stops_playback_and_truncates(tmp_path: Pa
     wav = await speech_wav(tmp_path, tail_s=SHORT_PAUSE_S)
     settings = relay_settings(tmp_path / "relay")
     made, wrap = recording()
-    async with running_relay(
-        settings, simulator=SimulatorOptions(), wrap_connector=wrap
-    ) as relay:
+    async with running_relay(settings, simulator=SimulatorOptions(), wrap_connector=wrap) as relay:
         [recorder] = made
 
         def scenario() -> dict[str, Any]:

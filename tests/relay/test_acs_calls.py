@@ -159,12 +159,12 @@ async def speak(ws: trio_websocket.WebSocketConnection, text: str, silence_ms: i
     """The caller says ``text``, then is silent (ACS streams silence too), in 20 ms frames."""
     pcm = speech_pcm24k(text) + b"\x00\x00" * 24 * silence_ms
     for offset in range(0, len(pcm), FRAME_BYTES):
-        await ws.send_message(audio_data(pcm[offset : offset + FRAME_BYTES].ljust(FRAME_BYTES, b"\0")))
+        await ws.send_message(
+            audio_data(pcm[offset : offset + FRAME_BYTES].ljust(FRAME_BYTES, b"\0"))
+        )
 
 
-async def test_a_phone_call_through_acs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_phone_call_through_acs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     async with phone_line(tmp_path, monkeypatch) as line:
         acs = line.acs
         call = await line.ring()
@@ -306,7 +306,10 @@ async def test_refused_requests_reach_neither_the_sdk_nor_the_model(
             (None, "not-a-jwt"),
         ]:
             async with acs.open_media(call, url=url, token=token) as ws:
-                with trio.fail_after(IO_TIMEOUT), pytest.raises(trio_websocket.ConnectionClosed) as closed:
+                with (
+                    trio.fail_after(IO_TIMEOUT),
+                    pytest.raises(trio_websocket.ConnectionClosed) as closed,
+                ):
                     await ws.send_message(audio_metadata())
                     await ws.get_message()
                 assert closed.value.reason.code == 1008

@@ -166,4 +166,3 @@ async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
     """Poll ``check`` until it holds, within ``START_TIMEOUT``: other processes' state has no
     event this process could wait on."""
     await eventually_async(check, START_TIMEOUT)
-

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from app.phone.acs_media import STOP_AUDIO, AcsMedia, BadMedia, audio_data_message
+from app.phone.acs_media import STOP_AUDIO, AcsMedia, BadMedia, audio_data_message, parse_metadata
 from app.record.document import Channel
 
 METADATA = json.dumps(
@@ -68,10 +68,37 @@ def test_channel() -> None:
     assert AcsMedia().channel is Channel.ACS
 
 
+def test_the_first_message_settles_the_format() -> None:
+    assert parse_metadata(METADATA)["sampleRate"] == 24000
+    pascal = json.dumps(
+        {
+            "Kind": "AudioMetadata",
+            "AudioMetadata": {"Encoding": "PCM", "SampleRate": 24000, "Channels": 1},
+        }
+    )
+    assert parse_metadata(pascal)["SampleRate"] == 24000
+
+
+@pytest.mark.parametrize(
+    ("message", "problem"),
+    [
+        ("not json", "not a JSON object"),
+        ("[1]", "not a JSON object"),
+        (json.dumps({"kind": "AudioData", "audioData": {}}), "expected AudioMetadata first"),
+        (json.dumps({"kind": "AudioMetadata"}), "without its 'audioMetadata'"),
+        (METADATA.replace("24000", "16000"), "PCM at 16000 Hz"),
+        (METADATA.replace('"PCM"', '"OPUS"'), "OPUS at 24000 Hz"),
+        (METADATA.replace('"channels": 1', '"channels": 2'), "2 channel"),
+    ],
+)
+def test_a_stream_in_another_format_is_refused(message: str, problem: str) -> None:
+    with pytest.raises(BadMedia, match=problem):
+        parse_metadata(message)
+
+
 def test_caller_audio_becomes_an_append_of_the_same_base64() -> None:
     media = AcsMedia()
     assert media.from_caller(METADATA, 0.0).to_model == ()
-    assert media.metadata is not None and media.metadata["sampleRate"] == 24000
     audio = pcm(20)
     [append] = media.from_caller(audio_data(audio), 0.0).to_model
     assert json.loads(append) == {"type": "input_audio_buffer.append", "audio": audio}
@@ -88,19 +115,20 @@ def test_silent_packets_without_samples_and_dtmf_send_nothing() -> None:
 
 
 @pytest.mark.parametrize(
-    ("message", "problem"),
+    "message",
     [
-        ("not json", "not a JSON object"),
-        ("[1]", "not a JSON object"),
-        (json.dumps({"kind": "VideoData"}), "unknown kind 'VideoData'"),
-        (json.dumps({"kind": "AudioData"}), "without its 'audioData'"),
-        (audio_data('A"}'), "not base64"),
-        (METADATA.replace("24000", "16000"), "at 16000 Hz"),
+        "not json",
+        "[1]",
+        json.dumps({"kind": "VideoData"}),
+        json.dumps({"kind": "AudioData"}),
+        json.dumps({"kind": "AudioData", "audioData": {"data": 5}}),
+        audio_data('A"}'),
     ],
 )
-def test_bad_messages_get_precise_errors(message: str, problem: str) -> None:
-    with pytest.raises(BadMedia, match=problem):
-        AcsMedia().from_caller(message, 0.0)
+def test_bad_messages_are_counted_and_dropped(message: str) -> None:
+    media = AcsMedia()
+    assert media.from_caller(message, 0.0).to_model == ()
+    assert media.bad_frames == 1
 
 
 def test_model_audio_becomes_outbound_audio_data_in_both_dialects() -> None:
