@@ -22,8 +22,9 @@ import attrs
 import trio
 
 if TYPE_CHECKING:
-    from app.model.azure_credential import CredentialFactory
     from azure.communication.callautomation import CallAutomationClient
+
+    from app.model.azure_credential import CredentialFactory
 
 __all__ = ["OPERATION_TIMEOUT", "AcsClient", "CallAutomation", "CallAutomationError"]
 

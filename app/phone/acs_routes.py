@@ -35,18 +35,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 import trio
+from app.phone.caller_id import CallerIds
+from app.phone.client import PhoneClient, PhoneSocket
+from quart import Blueprint, Response, request
+
 from app.admission.registry import Refused
+from app.admission.relay import Relay
 from app.call.browser import ASGIMessage, Receive, Send
 from app.call.call import Call
 from app.call.settings import CallLimits
-from app.phone.caller_id import CallerIds
-from app.phone.client import PhoneClient, PhoneSocket
-from app.record.document import Channel, DisconnectReason
-from app.rules.session_config import SessionSettings
-from app.web.common import json_response
-from app.web.relay import Relay
-from quart import Blueprint, Response, request
-
 from app.phone.acs_auth import AcsSignatures, CallClaims, CallTokens, SignatureError, webhook_key_ok
 from app.phone.acs_client import CallAutomation, CallAutomationError
 from app.phone.acs_events import (
@@ -58,6 +55,9 @@ from app.phone.acs_events import (
     read_webhook,
 )
 from app.phone.acs_media import AcsMedia, BadMedia, parse_metadata
+from app.record.document import Channel, DisconnectReason
+from app.rules.session_config import SessionSettings
+from app.web.common import json_response
 
 __all__ = [
     "CALLBACKS_PATH",
