@@ -55,7 +55,8 @@ from app.phone.acs_events import (
     read_webhook,
 )
 from app.phone.acs_media import AcsMedia, BadMedia, parse_metadata
-from app.record.document import Channel, DisconnectReason
+from app.record.document import Channel
+from app.rules.reasons import DisconnectReason
 from app.rules.session_config import SessionSettings
 from app.web.common import json_response
 
