@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -28,6 +29,9 @@ RECORDING_MARGIN = 8.0
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 _LOG_FORMATS = ("TEXT", "JSON")
 _CALLER_ID_MODES = ("HASH", "NUMBER")
+#: Where Call Automation publishes the keys it signs callbacks and media connections with.
+ACS_JWKS_URL = "https://acscallautomation.communication.azure.com/calling/keys"
+_GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 T = TypeVar("T")
 
@@ -101,6 +105,14 @@ class Settings:
     caller_id_mode: str = "hash"
     #: CALLER_ID_MAP's content, read at start: (number, customer id) pairs.
     caller_id_map: tuple[tuple[str, str], ...] = ()
+    #: Phone calls through Azure Communication Services (docs/phone.md): either of the first
+    #: two turns them on.  The connection string signs requests with the resource's key; the
+    #: endpoint uses the relay's Entra ID identity.
+    acs_connection_string: str | None = attrs.field(default=None, repr=False)
+    acs_endpoint: str | None = None
+    acs_resource_id: str | None = None
+    acs_webhook_key: str | None = attrs.field(default=None, repr=False)
+    acs_jwks_url: str = ACS_JWKS_URL
 
     @property
     def uses_simulator(self) -> bool:
@@ -171,11 +183,17 @@ class Settings:
                 "CALLER_ID_MODE", d.caller_id_mode.upper(), _CALLER_ID_MODES
             ).lower(),
             caller_id_map=_caller_id_map(reader.optional("CALLER_ID_MAP")),
+            acs_connection_string=reader.optional("ACS_CONNECTION_STRING"),
+            acs_endpoint=reader.optional("ACS_ENDPOINT"),
+            acs_resource_id=reader.optional("ACS_RESOURCE_ID"),
+            acs_webhook_key=reader.optional("ACS_WEBHOOK_KEY"),
+            acs_jwks_url=reader.text("ACS_JWKS_URL", d.acs_jwks_url),
         )
         settings._check_phone()
         settings._check_upstream()
         settings._check_time_bounds()
         settings._check_recording_storage()
+        settings._check_acs()
         if settings.call_token_secret is not None and len(settings.call_token_secret) < 32:
             raise SettingsError(
                 "CALL_TOKEN_SECRET must be at least 32 characters (an HS256 key shorter than "
@@ -186,7 +204,7 @@ class Settings:
     @property
     def phone_enabled(self) -> bool:
         """Whether any phone provider's routes are on."""
-        return self.twilio_auth_token is not None
+        return self.twilio_auth_token is not None or self.acs_enabled
 
     def _check_phone(self) -> None:
         """A phone provider needs the address it reaches us at and a way to name callers."""
@@ -207,8 +225,9 @@ class Settings:
             return
         if self.public_base_url is None:
             raise SettingsError(
-                "PUBLIC_BASE_URL is required with TWILIO_AUTH_TOKEN: Twilio signs the URL it "
-                "requested, and the media stream's address is built from it"
+                "PUBLIC_BASE_URL is required with a phone provider (TWILIO_AUTH_TOKEN, "
+                "ACS_CONNECTION_STRING or ACS_ENDPOINT): the provider is given addresses built "
+                "from it, and Twilio signs the URL it requested"
             )
         if self.caller_id_mode == "hash" and self.caller_id_secret is None:
             raise SettingsError(
@@ -266,6 +285,49 @@ class Settings:
             return "Blob Storage (connection string), container recordings"
         return f"files under {self.data_dir / 'recordings'}"
 
+    @property
+    def acs_enabled(self) -> bool:
+        """Whether the relay answers phone calls through Azure Communication Services."""
+        return self.acs_connection_string is not None or self.acs_endpoint is not None
+
+    def _check_acs(self) -> None:
+        """ACS needs its resource, a webhook key and the address at which it reaches the relay."""
+        if not self.acs_enabled:
+            return
+        if self.acs_connection_string is not None and self.acs_endpoint is not None:
+            raise SettingsError(
+                "set ACS_CONNECTION_STRING or ACS_ENDPOINT, not both (the connection string signs "
+                "with the resource's key, the endpoint uses the relay's Entra ID identity)"
+            )
+        if self.acs_connection_string is not None:
+            fields = {}
+            for part in self.acs_connection_string.split(";"):
+                key, _, value = part.partition("=")
+                fields[key.strip().lower()] = value.strip()
+            if not _https(fields.get("endpoint")) or not fields.get("accesskey"):
+                raise SettingsError(
+                    "ACS_CONNECTION_STRING must look like endpoint=https://RESOURCE.communication."
+                    "azure.com/;accesskey=KEY (the resource's Keys page)"
+                )
+        if self.acs_endpoint is not None and not _https(self.acs_endpoint):
+            raise SettingsError(
+                "ACS_ENDPOINT must be an https:// URL such as "
+                f"https://RESOURCE.communication.azure.com, got {self.acs_endpoint!r}"
+            )
+        if self.acs_resource_id is None or not _GUID.fullmatch(self.acs_resource_id):
+            raise SettingsError(
+                "ACS_RESOURCE_ID must be the ACS resource's immutable resource id, a GUID "
+                "(az communication show -n NAME -g GROUP --query immutableResourceId), "
+                f"got {self.acs_resource_id!r}"
+            )
+        if self.acs_webhook_key is None or len(self.acs_webhook_key) < 32:
+            raise SettingsError(
+                "ACS_WEBHOOK_KEY must be at least 32 characters when ACS is on: it guards the "
+                "Event Grid webhook (?key=) and keys the per-call tokens"
+            )
+        if not _https(self.acs_jwks_url, allow_http=True):
+            raise SettingsError(f"ACS_JWKS_URL must be an https:// URL, got {self.acs_jwks_url!r}")
+
     def _check_upstream(self) -> None:
         if self.upstream_url is not None and self.upstream_url != SIMULATOR:
             parts = urlsplit(self.upstream_url)
@@ -309,6 +371,15 @@ class Settings:
     @property
     def logging_level(self) -> int:
         return int(logging.getLevelName(self.log_level))
+
+
+def _https(url: str | None, *, allow_http: bool = False) -> bool:
+    """Whether ``url`` is an https:// URL with a host (or http://, when allowed)."""
+    if not url:
+        return False
+    parts = urlsplit(url)
+    schemes = ("https", "http") if allow_http else ("https",)
+    return parts.scheme in schemes and bool(parts.hostname)
 
 
 @attrs.frozen
