@@ -34,6 +34,7 @@ import re
 from typing import Any
 
 import attrs
+
 from app.phone.dialect import (
     NOTHING_FROM_CALLER,
     NOTHING_TO_CALLER,
@@ -43,7 +44,6 @@ from app.phone.dialect import (
     truncate_event,
 )
 from app.phone.playback import Playback
-
 from app.record.document import Channel
 from app.rules.dialect import BETA_NAMES, GA_NAMES
 

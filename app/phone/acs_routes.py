@@ -30,13 +30,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 import trio
-from app.phone.caller_id import CallerIds
-from app.phone.client import PhoneClient, PhoneSocket
 from quart import Blueprint, Response, request
 
 from app.admission.registry import Refused
@@ -44,8 +42,9 @@ from app.admission.relay import Relay
 from app.call.browser import ASGIMessage, Receive, Send
 from app.call.call import Call
 from app.call.settings import CallLimits
+from app.model.azure_credential import CredentialFactory, default_credential
 from app.phone.acs_auth import AcsSignatures, CallClaims, CallTokens, SignatureError, webhook_key_ok
-from app.phone.acs_client import CallAutomation, CallAutomationError
+from app.phone.acs_client import AcsClient, CallAutomation, CallAutomationError
 from app.phone.acs_events import (
     CallEvent,
     EventError,
@@ -55,10 +54,16 @@ from app.phone.acs_events import (
     read_webhook,
 )
 from app.phone.acs_media import AcsMedia, BadMedia, parse_metadata
+from app.phone.caller_id import CallerIds
+from app.phone.client import PhoneClient, PhoneSocket
 from app.record.document import Channel
 from app.rules.reasons import DisconnectReason
 from app.rules.session_config import SessionSettings
+from app.settings import Settings
 from app.web.common import json_response
+
+if TYPE_CHECKING:
+    from app.web.application import RelayApp
 
 __all__ = [
     "CALLBACKS_PATH",
@@ -68,6 +73,7 @@ __all__ = [
     "AcsMediaEndpoint",
     "AcsPhone",
     "create_acs_api",
+    "install_acs",
 ]
 
 log = logging.getLogger(__name__)
@@ -79,6 +85,8 @@ MEDIA_PATH = "/api/phone/acs/media"
 MAX_POST_BYTES = 1024 * 1024
 #: After the media stream ends, how long to wait for ``CallDisconnected`` before asking ACS.
 HANGUP_GRACE = 2.0
+#: A call's token outlives the longest call by this much (ACS posts the last callbacks after it).
+TOKEN_MARGIN = 600.0
 #: Seconds ACS has after the websocket opens to send its first message, ``AudioMetadata``.
 HANDSHAKE_TIMEOUT = 10.0
 #: Bound on hanging up (or asking about) a call at the end, past the SDK's own timeouts.
@@ -111,6 +119,35 @@ class AcsPhone:
     lines: dict[str, AcsLine] = attrs.field(factory=dict)
     #: After a stream ends, how long to wait for ``CallDisconnected`` before asking ACS.
     hangup_grace: float = HANGUP_GRACE
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        caller_ids: CallerIds,
+        credential: CredentialFactory = default_credential,
+    ) -> AcsPhone:
+        """ACS as the settings describe it (`Settings.acs_enabled` must be true)."""
+        assert settings.acs_webhook_key and settings.acs_resource_id
+        assert settings.public_base_url
+        if settings.acs_connection_string is not None:
+            automation = AcsClient.from_connection_string(settings.acs_connection_string)
+        else:
+            assert settings.acs_endpoint is not None
+            automation = AcsClient.from_endpoint(settings.acs_endpoint, credential)
+        return cls(
+            webhook_key=settings.acs_webhook_key,
+            public_base_url=settings.public_base_url,
+            caller_ids=caller_ids,
+            # Callbacks come until the call ends: the token lives as long as the longest call.
+            tokens=CallTokens.from_webhook_key(
+                settings.acs_webhook_key, lifetime=settings.call_max_duration + TOKEN_MARGIN
+            ),
+            signatures=AcsSignatures(
+                audience=settings.acs_resource_id, jwks_url=settings.acs_jwks_url
+            ),
+            automation=automation,
+        )
 
     def callback_url(self, token: str) -> str:
         return f"{self.public_base_url.rstrip('/')}{CALLBACKS_PATH}?{urlencode({'token': token})}"
@@ -343,6 +380,16 @@ class AcsMediaEndpoint:
             log.warning("ACS did not hang up call %s in time", call_connection_id)
         except CallAutomationError as exc:
             log.warning("%s", exc)
+
+
+def install_acs(
+    app: RelayApp, settings: Settings, credential: CredentialFactory = default_credential
+) -> AcsPhone:
+    """Serve ACS's webhook, callbacks and media socket in ``app``."""
+    phone = AcsPhone.from_settings(settings, CallerIds.from_settings(settings), credential)
+    app.web.register_blueprint(create_acs_api(app.relay, phone))
+    app.sockets[MEDIA_PATH] = AcsMediaEndpoint(app.relay, phone)
+    return phone
 
 
 def _text(status: int, message: str) -> Response:

@@ -39,15 +39,22 @@ def caller_ids(relay: Relay) -> CallerIds:
 def phone_routes(relay: Relay) -> PhoneRoutes:
     """The routes of every phone provider the settings turn on."""
     settings = relay.settings
-    if settings.twilio_auth_token is None:
-        return PhoneRoutes()
-    assert settings.public_base_url is not None  # Settings checks it
-    twilio = TwilioPhone(
-        auth_token=settings.twilio_auth_token,
-        public_base_url=settings.public_base_url,
-        caller_ids=caller_ids(relay),
-    )
-    return PhoneRoutes(
-        blueprints=(create_twilio_api(relay, twilio),),
-        sockets={MEDIA_PATH: TwilioMediaEndpoint(relay, twilio)},
-    )
+    blueprints: list[Blueprint] = []
+    sockets: dict[str, Any] = {}
+    if settings.twilio_auth_token is not None:
+        assert settings.public_base_url is not None  # Settings checks it
+        twilio = TwilioPhone(
+            auth_token=settings.twilio_auth_token,
+            public_base_url=settings.public_base_url,
+            caller_ids=caller_ids(relay),
+        )
+        blueprints.append(create_twilio_api(relay, twilio))
+        sockets[MEDIA_PATH] = TwilioMediaEndpoint(relay, twilio)
+    if settings.acs_enabled:
+        # Imported here: a relay without ACS never loads the Call Automation SDK.
+        from app.phone import acs_routes
+
+        acs = acs_routes.AcsPhone.from_settings(settings, caller_ids(relay))
+        blueprints.append(acs_routes.create_acs_api(relay, acs))
+        sockets[acs_routes.MEDIA_PATH] = acs_routes.AcsMediaEndpoint(relay, acs)
+    return PhoneRoutes(blueprints=tuple(blueprints), sockets=sockets)
