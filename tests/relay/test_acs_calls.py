@@ -32,7 +32,7 @@ import trio_websocket
 
 from app.model.upstream import Upstream, UpstreamConnector
 from app.phone.acs_media import STOP_AUDIO
-from app.phone.acs_routes import CALLBACKS_PATH, INCOMING_PATH, MEDIA_PATH
+from app.phone.acs_routes import CALLBACKS_PATH, INCOMING_PATH, MEDIA_PATH, AcsMediaEndpoint
 from tests.support.fake_acs import (
     FakeAcs,
     FakeCall,
@@ -117,13 +117,15 @@ async def phone_line(
             acs_jwks_url=acs.jwks_url,
             public_base_url=acs.public_base_url,
             caller_id_secret=CALLER_ID_SECRET,
+            # The fake streams the caller's speech faster than real time.
+            max_frame_rate=10_000.0,
             **overrides,
         )
         async with running_relay(settings, wrap_connector=counting) as relay:
             acs.relay_port = relay.port
-            phone = relay.app.relay.acs
-            assert phone is not None
-            phone.hangup_grace = 0.5
+            endpoint = relay.app.sockets[MEDIA_PATH]
+            assert isinstance(endpoint, AcsMediaEndpoint)
+            endpoint.phone.hangup_grace = 0.5
             yield PhoneLine(relay, acs, model[0])
 
 
