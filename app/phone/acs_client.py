@@ -15,6 +15,7 @@ is `app.model.azure_credential`'s, called in the worker thread that first needs 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -23,6 +24,7 @@ import trio
 
 if TYPE_CHECKING:
     from azure.communication.callautomation import CallAutomationClient
+    from azure.core.credentials import TokenCredential
 
     from app.model.azure_credential import CredentialFactory
 
@@ -60,10 +62,15 @@ class CallAutomation(Protocol):
 
 @attrs.define(eq=False)
 class AcsClient:
-    """`CallAutomation` through the SDK; the client is made in the first worker thread."""
+    """`CallAutomation` through the SDK.
+
+    Each operation makes its client in its worker thread and closes it when done, so no
+    connection outlives the operation (a call makes two or three, seconds or minutes apart: a
+    pool would hold idle sockets for nothing).  The Entra ID credential is made once, in the first
+    thread that needs it, and kept: it caches its tokens.
+    """
 
     _make_client: Callable[[], CallAutomationClient]
-    _client: CallAutomationClient | None = None
     _limiter: trio.CapacityLimiter = attrs.field(factory=lambda: trio.CapacityLimiter(POOL_SIZE))
 
     @classmethod
@@ -80,10 +87,16 @@ class AcsClient:
 
     @classmethod
     def from_endpoint(cls, endpoint: str, credential: CredentialFactory) -> AcsClient:
+        made: list[TokenCredential] = []
+        lock = threading.Lock()
+
         def make() -> CallAutomationClient:
             from azure.communication.callautomation import CallAutomationClient
 
-            return CallAutomationClient(endpoint, credential(), **_SDK_BOUNDS)
+            with lock:
+                if not made:
+                    made.append(credential())
+            return CallAutomationClient(endpoint, made[0], **_SDK_BOUNDS)
 
         return cls(make)
 
@@ -153,10 +166,9 @@ class AcsClient:
         def in_thread() -> T:
             from azure.core.exceptions import AzureError
 
-            if self._client is None:
-                self._client = self._make_client()
             try:
-                return operation(self._client)
+                with self._make_client() as client:
+                    return operation(client)
             except AzureError as exc:
                 raise CallAutomationError(f"Call Automation could not {what}: {exc}") from None
 

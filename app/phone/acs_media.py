@@ -44,7 +44,7 @@ from app.phone.dialect import (
     truncate_event,
 )
 from app.phone.playback import Playback
-from app.record.document import Channel
+from app.rules.channels import Channel
 from app.rules.dialect import BETA_NAMES, GA_NAMES
 
 __all__ = [

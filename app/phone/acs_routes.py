@@ -54,9 +54,9 @@ from app.phone.acs_events import (
     read_webhook,
 )
 from app.phone.acs_media import AcsMedia, BadMedia, parse_metadata
-from app.phone.caller_id import CallerIds
+from app.phone.caller_id import CallerIdMode, CallerIds
 from app.phone.client import PhoneClient, PhoneSocket
-from app.record.document import Channel
+from app.rules.channels import Channel
 from app.rules.reasons import DisconnectReason
 from app.rules.session_config import SessionSettings
 from app.settings import Settings
@@ -320,8 +320,9 @@ class AcsMediaEndpoint:
 
         async def receive_stream() -> ASGIMessage:
             message = await receive()
-            if message["type"] == "websocket.disconnect" and client.hung_up is False:
-                client.hung_up = await self._caller_hung_up(line)
+            if message["type"] == "websocket.disconnect" and call.reason is None:
+                # The stream ended while the call was on: a hang-up, or a drop?
+                client.hung_up = client.hung_up or await self._caller_hung_up(line)
             return message
 
         socket = PhoneSocket(send, AcsMedia(), hang_up=hang_up)
@@ -386,7 +387,12 @@ def install_acs(
     app: RelayApp, settings: Settings, credential: CredentialFactory = default_credential
 ) -> AcsPhone:
     """Serve ACS's webhook, callbacks and media socket in ``app``."""
-    phone = AcsPhone.from_settings(settings, CallerIds.from_settings(settings), credential)
+    caller_ids = CallerIds(
+        secret=settings.caller_id_secret.encode() if settings.caller_id_secret else None,
+        mode=CallerIdMode(settings.caller_id_mode),
+        mapping=dict(settings.caller_id_map),
+    )
+    phone = AcsPhone.from_settings(settings, caller_ids, credential)
     app.web.register_blueprint(create_acs_api(app.relay, phone))
     app.sockets[MEDIA_PATH] = AcsMediaEndpoint(app.relay, phone)
     return phone

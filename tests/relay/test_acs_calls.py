@@ -33,6 +33,7 @@ import trio_websocket
 from app.model.upstream import Upstream, UpstreamConnector
 from app.phone.acs_media import STOP_AUDIO
 from app.phone.acs_routes import CALLBACKS_PATH, INCOMING_PATH, MEDIA_PATH, AcsMediaEndpoint
+from tests.support.app_process import stored_documents
 from tests.support.fake_acs import (
     FakeAcs,
     FakeCall,
@@ -157,6 +158,15 @@ class Listener:
             self.closed = exc.reason
 
 
+async def listen(ws: trio_websocket.WebSocketConnection, ms: int) -> None:
+    """The caller is silent for ``ms``, in real time: ACS streams the line 20 ms at a time
+    while the reply plays."""
+    silence = b"\0" * FRAME_BYTES
+    for _ in range(ms // 20):
+        await ws.send_message(audio_data(silence))
+        await trio.sleep(0.02)
+
+
 async def speak(ws: trio_websocket.WebSocketConnection, text: str, silence_ms: int = 900) -> None:
     """The caller says ``text``, then is silent (ACS streams silence too), in 20 ms frames."""
     pcm = speech_pcm24k(text) + b"\x00\x00" * 24 * silence_ms
@@ -188,7 +198,9 @@ async def test_a_phone_call_through_acs(tmp_path: Path, monkeypatch: pytest.Monk
             with trio.fail_after(IO_TIMEOUT):
                 await speak(ws, "Hello, I would like to know where my order is.")
                 await listener.first_audio.wait()
-                # The model's reply is playing (ACS plays it in real time): talk over it.
+                # The model's reply is playing (ACS plays it in real time): hear some of it,
+                # then talk over it.
+                await listen(ws, 600)
                 await speak(ws, "Wait, one more thing please.")
                 await listener.stopped.wait()
             # The caller hangs up: ACS posts CallDisconnected and closes the stream.
@@ -226,7 +238,7 @@ async def test_relay_shutdown_hangs_up_through_the_sdk(
             with trio.fail_after(IO_TIMEOUT):
                 await call.ended.wait()
                 await line.relay.wait_calls_ended()
-        [doc] = await line.relay.documents()
+    [doc] = await stored_documents(tmp_path)
     assert call.hung_up_by_relay == "terminate"
     assert doc["disconnect_reason"] == "server_shutdown"
     assert doc["channel"] == "acs"
@@ -286,10 +298,10 @@ async def test_refused_requests_reach_neither_the_sdk_nor_the_model(
             assert response.status_code == 401
         # Garbage with no key is refused before it is parsed (401, not 400).
         assert (await line.post(INCOMING_PATH, b"{{{")).status_code == 401
-        assert acs.requests == []  # the SDK was never called
+        assert acs.sdk_requests == []  # the SDK was never called
 
         call = await line.ring()
-        requests = len(acs.requests)
+        requests = len(acs.sdk_requests)
         forged = call.callback_uri.rsplit("=", 1)[0] + "=forged"
         for url, token in [
             (line.url(CALLBACKS_PATH), "signed"),  # no token
@@ -316,6 +328,6 @@ async def test_refused_requests_reach_neither_the_sdk_nor_the_model(
                     await ws.get_message()
                 assert closed.value.reason.code == 1008
         assert caplog.text.count("Refused an ACS media stream") == 4
-        assert len(acs.requests) == requests  # nothing more reached the SDK
+        assert len(acs.sdk_requests) == requests  # nothing more reached the SDK
         assert line.model.connections == 0  # nor the model
         assert line.relay.app.relay.registry.active == 0

@@ -119,6 +119,11 @@ class FakeAcs:
         return urlunsplit((scheme, f"127.0.0.1:{self.relay_port}", parts.path, parts.query, ""))
 
     @property
+    def sdk_requests(self) -> list[tuple[str, str, int]]:
+        """The Call Automation requests (the JWKS fetches left out)."""
+        return [r for r in self.requests if r[1] != "/calling/keys"]
+
+    @property
     def refused(self) -> list[tuple[str, str, int]]:
         return [r for r in self.requests if r[2] == 401]
 
@@ -212,7 +217,11 @@ class FakeAcs:
     async def open_media(
         self, call: FakeCall, *, url: str | None = None, token: str | None = "signed"
     ) -> AsyncIterator[trio_websocket.WebSocketConnection]:
-        """The media websocket ACS opens for ``call``, with the headers ACS sends."""
+        """The media websocket ACS opens for ``call``, with the headers ACS sends.
+
+        The TCP stream is the fake's own and closed on the way out: trio-websocket leaves a
+        client's stream open when the server closes first.
+        """
         headers = [
             (b"x-ms-call-connection-id", call.call_connection_id.encode()),
             (b"x-ms-call-correlation-id", call.correlation_id.encode()),
@@ -220,15 +229,23 @@ class FakeAcs:
         if token is not None:
             value = self.token() if token == "signed" else token
             headers.append((b"authorization", f"Bearer {value}".encode()))
+        parts = urlsplit(url or self.local(call.media_url))
+        resource = parts.path + (f"?{parts.query}" if parts.query else "")
+        assert parts.hostname is not None and parts.port is not None
         with trio.fail_after(IO_TIMEOUT):
-            connection = await trio_websocket.connect_websocket_url(
-                self._nursery, url or self.local(call.media_url), extra_headers=headers
-            )
+            stream = await trio.open_tcp_stream(parts.hostname, parts.port)
         try:
-            yield connection
+            with trio.fail_after(IO_TIMEOUT):
+                connection = await trio_websocket.wrap_client_stream(
+                    self._nursery, stream, parts.netloc, resource, extra_headers=headers
+                )
+            try:
+                yield connection
+            finally:
+                with trio.CancelScope(shield=True), trio.move_on_after(IO_TIMEOUT):
+                    await connection.aclose()
         finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(IO_TIMEOUT):
-                await connection.aclose()
+            await stream.aclose()
 
     _nursery: trio.Nursery = attrs.field(init=False, repr=False)
 

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from app.phone.acs_media import STOP_AUDIO, AcsMedia, BadMedia, audio_data_message, parse_metadata
-from app.record.document import Channel
+from app.rules.channels import Channel
 
 METADATA = json.dumps(
     {
