@@ -27,6 +27,7 @@ SDK, and the document keeps the relay's reason.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -60,7 +61,6 @@ from app.rules.channels import Channel
 from app.rules.reasons import DisconnectReason
 from app.rules.session_config import SessionSettings
 from app.settings import Settings
-from app.web.common import json_response
 
 if TYPE_CHECKING:
     from app.web.application import RelayApp
@@ -221,21 +221,21 @@ def create_acs_api(relay: Relay, phone: AcsPhone) -> Blueprint:
         if (request.content_length or 0) > MAX_POST_BYTES:
             return _text(413, "request too large")
         try:
-            events = read_webhook(await request.get_data())
+            events = read_webhook(await _body())
         except EventError as exc:
             log.warning("Refused an ACS webhook post: %s", exc)
             return _text(400, str(exc))
         for event in events:
             if isinstance(event, Validation):
                 log.info("Answered Event Grid's subscription validation")
-                return json_response({"validationResponse": event.code})
+                return _json({"validationResponse": event.code})
             try:
                 await phone.answer(relay, event)
             except CallAutomationError as exc:
                 # 503: Event Grid delivers the event again, and the call may still be answered.
                 log.error("ACS call %s not answered: %s", event.correlation_id, exc)
                 return _text(503, "the call could not be answered")
-        return json_response({})
+        return _json({})
 
     @api.post(CALLBACKS_PATH)
     async def callbacks() -> Response:
@@ -248,13 +248,13 @@ def create_acs_api(relay: Relay, phone: AcsPhone) -> Blueprint:
         if (request.content_length or 0) > MAX_POST_BYTES:
             return _text(413, "request too large")
         try:
-            events = read_callbacks(await request.get_data())
+            events = read_callbacks(await _body())
         except EventError as exc:
             log.warning("Refused an ACS callback: %s", exc)
             return _text(400, str(exc))
         for event in events:
             phone.on_event(claims, event)
-        return json_response({})
+        return _json({})
 
     return api
 
@@ -396,6 +396,15 @@ def install_acs(
     app.web.register_blueprint(create_acs_api(app.relay, phone))
     app.sockets[MEDIA_PATH] = AcsMediaEndpoint(app.relay, phone)
     return phone
+
+
+def _json(body: dict[str, Any]) -> Response:
+    return Response(json.dumps(body), 200, content_type="application/json")
+
+
+async def _body() -> bytes:
+    data = await request.get_data()
+    return data if isinstance(data, bytes) else data.encode()
 
 
 def _text(status: int, message: str) -> Response:

@@ -40,6 +40,9 @@ OUTPUT_SAMPLES = {
     "openAi.outputs.endpoint": "https://oai-abc.openai.azure.com/",
     "openAi.outputs.deploymentName": "gpt-realtime",
     "appIdentity.outputs.clientId": "00000000-0000-0000-0000-000000000001",
+    "publicBaseUrl": "https://ca-relay-abc.nicebeach-123.swedencentral.azurecontainerapps.io",
+    "acs.outputs.endpoint": "https://acs-abc.communication.azure.com",
+    "acs.outputs.immutableResourceId": "3d20e1de-0f28-41c5-84c6-0ad12a8cbe2b",
 }
 
 
@@ -98,18 +101,26 @@ def bicep_literal(text: str) -> Any:
     raise AssertionError(f"not a literal: {text}")
 
 
-def main_value(expression: str) -> Any:
-    """What main.bicep passes, with its parameters at their defaults."""
+def main_value(expression: str, overrides: Mapping[str, Any] | None = None) -> Any:
+    """What main.bicep passes, with its parameters at their defaults (or ``overrides``)."""
     main_params = params(MAIN)
+    if overrides and expression in overrides:
+        return overrides[expression]
     if expression in main_params:
         default = main_params[expression]
         assert default is not None, f"main.bicep param {expression} has no default"
         return bicep_literal(default)
-    return OUTPUT_SAMPLES[expression]
+    if match := re.fullmatch(r"(\w+) \? (\S+) : (\S+)", expression):
+        chosen = match.group(2) if main_value(match.group(1), overrides) else match.group(3)
+        return main_value(chosen, overrides)
+    if expression in OUTPUT_SAMPLES:
+        return OUTPUT_SAMPLES[expression]
+    return bicep_literal(expression)
 
 
-def relay_env() -> dict[str, str]:
-    """The environment the relay's container gets by default, secrets set to samples."""
+def relay_env(**overrides: Any) -> dict[str, str]:
+    """The environment the relay's container gets by default (main.bicep's parameters at their
+    defaults, or ``overrides``), secrets set to samples."""
     passed = modules()["relay"][1]
     variables = dict(re.findall(r"^var (\w+) = (\S+)$", RELAY, re.MULTILINE))
 
@@ -123,7 +134,7 @@ def relay_env() -> dict[str, str]:
         if expression in variables:
             return value(variables[expression])
         if expression in passed:
-            return main_value(passed[expression])
+            return main_value(passed[expression], overrides)
         return bicep_literal(expression)
 
     settings = block(RELAY, "var settings = {")
@@ -233,6 +244,29 @@ def test_every_variable_the_container_gets_is_a_valid_relay_setting() -> None:
     assert settings.max_calls_per_customer == 5
     assert settings.max_frame_rate == 250.0
     assert settings.spool_locks is False  # the share is mounted by every replica: leases
+
+
+def test_with_acs_on_the_container_gets_valid_acs_settings() -> None:
+    """``acsEnabled``: the ACS module's outputs and the webhook key reach the relay, with
+    Entra ID (no connection string) and the app's own address as PUBLIC_BASE_URL."""
+    env = relay_env(acsEnabled=True)
+    env["CALLER_ID_SECRET"] = "c" * 40  # the phone settings' own secret (docs/phone.md)
+    settings = Settings.from_env(env)
+    assert settings.acs_enabled
+    assert settings.acs_endpoint == OUTPUT_SAMPLES["acs.outputs.endpoint"]
+    assert settings.acs_resource_id == OUTPUT_SAMPLES["acs.outputs.immutableResourceId"]
+    assert settings.acs_connection_string is None
+    assert settings.acs_webhook_key == "s" * 40  # a Container App secret
+    assert settings.public_base_url == OUTPUT_SAMPLES["publicBaseUrl"]
+    assert (
+        "var publicBaseUrl = 'https://${relayName}.${appsEnvironment.outputs.defaultDomain}'"
+        in MAIN
+    )
+    assert "'${publicBaseUrl}/api/phone/acs/incoming?key=${acsWebhookKey}'" in MAIN
+    acs = (INFRA / "modules" / "acs" / "acs.bicep").read_text()
+    assert "includedEventTypes: [\n        'Microsoft.Communication.IncomingCall'" in acs
+    assert "eventDeliverySchema: 'EventGridSchema'" in acs
+    assert "output immutableResourceId string = communication.properties.immutableResourceId" in acs
 
 
 def test_container_settings_keep_calls_alive() -> None:

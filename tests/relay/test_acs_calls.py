@@ -326,7 +326,7 @@ async def test_refused_requests_reach_neither_the_sdk_nor_the_model(
                 ):
                     await ws.send_message(audio_metadata())
                     await ws.get_message()
-                assert closed.value.reason.code == 1008
+                assert closed.value.reason is not None and closed.value.reason.code == 1008
         assert caplog.text.count("Refused an ACS media stream") == 4
         assert len(acs.sdk_requests) == requests  # nothing more reached the SDK
         assert line.model.connections == 0  # nor the model

@@ -46,6 +46,7 @@ PURE_MODULES = (
     "app.phone.playback",
     "app.phone.caller_id",
     "app.phone.twilio_media",
+    "app.phone.acs_media",
 )
 PURE = (*PURE_PACKAGES, *PURE_MODULES)
 #: Packages whose ``__init__`` runs on the way to a pure module: checked like one (their other
