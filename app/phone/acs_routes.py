@@ -31,7 +31,7 @@ import json
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
@@ -55,15 +55,12 @@ from app.phone.acs_events import (
     read_webhook,
 )
 from app.phone.acs_media import AcsMedia, BadMedia, parse_metadata
-from app.phone.caller_id import CallerIdMode, CallerIds
+from app.phone.caller_id import CallerIds
 from app.phone.client import PhoneClient, PhoneSocket
 from app.rules.channels import Channel
 from app.rules.reasons import DisconnectReason
 from app.rules.session_config import SessionSettings
 from app.settings import Settings
-
-if TYPE_CHECKING:
-    from app.web.application import RelayApp
 
 __all__ = [
     "CALLBACKS_PATH",
@@ -73,7 +70,6 @@ __all__ = [
     "AcsMediaEndpoint",
     "AcsPhone",
     "create_acs_api",
-    "install_acs",
 ]
 
 log = logging.getLogger(__name__)
@@ -381,21 +377,6 @@ class AcsMediaEndpoint:
             log.warning("ACS did not hang up call %s in time", call_connection_id)
         except CallAutomationError as exc:
             log.warning("%s", exc)
-
-
-def install_acs(
-    app: RelayApp, settings: Settings, credential: CredentialFactory = default_credential
-) -> AcsPhone:
-    """Serve ACS's webhook, callbacks and media socket in ``app``."""
-    caller_ids = CallerIds(
-        secret=settings.caller_id_secret.encode() if settings.caller_id_secret else None,
-        mode=CallerIdMode(settings.caller_id_mode),
-        mapping=dict(settings.caller_id_map),
-    )
-    phone = AcsPhone.from_settings(settings, caller_ids, credential)
-    app.web.register_blueprint(create_acs_api(app.relay, phone))
-    app.sockets[MEDIA_PATH] = AcsMediaEndpoint(app.relay, phone)
-    return phone
 
 
 def _json(body: dict[str, Any]) -> Response:

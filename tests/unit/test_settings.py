@@ -103,7 +103,7 @@ def test_simulator_literal_selects_the_simulator() -> None:
         ({"MAX_FRAME_RATE": "0"}, "MAX_FRAME_RATE must be at least 1"),
         ({"MAX_CALLS_PER_CUSTOMER": "many"}, "MAX_CALLS_PER_CUSTOMER must be a whole number"),
         ({"REDACT_PII": "sometimes"}, "REDACT_PII must be true or false"),
-        ({"TWILIO_AUTH_TOKEN": "t"}, "PUBLIC_BASE_URL is required with TWILIO_AUTH_TOKEN"),
+        ({"TWILIO_AUTH_TOKEN": "t"}, "PUBLIC_BASE_URL is required with a phone provider"),
         (
             {"TWILIO_AUTH_TOKEN": "t", "PUBLIC_BASE_URL": "https://relay.example.com"},
             "CALLER_ID_SECRET is required with a phone provider",
