@@ -144,13 +144,6 @@ param callerIdSecret string = ''
 @description('PUBLIC_BASE_URL (\'\': this Container App\'s own https address).')
 param publicBaseUrl string = ''
 
-resource appsEnvironment 'Microsoft.App/managedEnvironments@2025-01-01' existing = {
-  name: last(split(environmentId, '/'))
-}
-
-// The Container App's own https address: PUBLIC_BASE_URL unless another one is given.
-var ownAddress = 'https://${name}.${appsEnvironment.properties.defaultDomain}'
-
 @description('ACS_ENDPOINT (\'\': no phone calls through ACS).')
 param acsEndpoint string = ''
 
@@ -160,6 +153,13 @@ param acsResourceId string = ''
 @description('ACS_WEBHOOK_KEY.')
 @secure()
 param acsWebhookKey string = ''
+
+resource appsEnvironment 'Microsoft.App/managedEnvironments@2025-01-01' existing = {
+  name: last(split(environmentId, '/'))
+}
+
+// The Container App's own https address: PUBLIC_BASE_URL unless another one is given.
+var ownAddress = 'https://${name}.${appsEnvironment.properties.defaultDomain}'
 
 // The relay's PORT, the ingress target and the probes' port.
 var relayPort = 8000
