@@ -30,7 +30,6 @@ No I/O and no clock of its own: the caller passes the time, in seconds.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import attrs
@@ -38,14 +37,16 @@ import attrs
 from app.phone.dialect import (
     NOTHING_FROM_CALLER,
     NOTHING_TO_CALLER,
+    SPEECH_STARTED,
+    AudioOut,
     FromCaller,
     ToCaller,
     audio_append,
+    read_model_event,
     truncate_event,
 )
 from app.phone.playback import Playback
 from app.rules.channels import Channel
-from app.rules.dialect import BETA_NAMES, GA_NAMES
 
 __all__ = [
     "ACS_CHANNELS",
@@ -66,9 +67,6 @@ BYTES_PER_MS = ACS_SAMPLE_RATE * 2 * ACS_CHANNELS // 1000
 #: Drops the audio ACS has queued for the call (the documented outbound message).
 STOP_AUDIO = json.dumps({"kind": "StopAudio", "audioData": None, "stopAudio": {}})
 
-_AUDIO_DELTA_TYPES = frozenset(names.audio_delta for names in (GA_NAMES, BETA_NAMES))
-_SPEECH_STARTED = "input_audio_buffer.speech_started"
-_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
 class BadMedia(ValueError):
@@ -159,22 +157,15 @@ class AcsMedia:
 
     def from_model(self, text: str, now: float) -> ToCaller:
         """One model event, as a browser would get it, at ``now``."""
-        if "audio.delta" not in text and _SPEECH_STARTED not in text:
-            return NOTHING_TO_CALLER  # nothing else the model says reaches a phone
-        event = _object(text)
-        if event is None:
-            return NOTHING_TO_CALLER
-        kind = event.get("type")
-        if kind in _AUDIO_DELTA_TYPES:
-            item_id, delta = event.get("item_id"), event.get("delta")
-            if isinstance(item_id, str) and isinstance(delta, str):
-                return self._play(item_id, delta, now)
-        elif kind == _SPEECH_STARTED:
+        event = read_model_event(text)
+        if isinstance(event, AudioOut):
+            return self._play(event.item_id, event.audio, now)
+        if event is SPEECH_STARTED:
             return self._barge_in(now)
         return NOTHING_TO_CALLER
 
     def _play(self, item_id: str, delta: str, now: float) -> ToCaller:
-        if not delta or item_id in self._cut or not _BASE64.fullmatch(delta):
+        if not delta or item_id in self._cut:
             return NOTHING_TO_CALLER
         size = base64_bytes(delta)
         end_ms = self.playback.sent(item_id, size)

@@ -16,15 +16,26 @@ No I/O here.
 
 from __future__ import annotations
 
+import enum
 import json
 import re
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
 from app.rules.channels import Channel
+from app.rules.dialect import BETA_NAMES, GA_NAMES
 
-__all__ = ["ClientDialect", "FromCaller", "ToCaller", "audio_append", "truncate_event"]
+__all__ = [
+    "SPEECH_STARTED",
+    "AudioOut",
+    "ClientDialect",
+    "FromCaller",
+    "ToCaller",
+    "audio_append",
+    "read_model_event",
+    "truncate_event",
+]
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
@@ -91,3 +102,75 @@ def truncate_event(item_id: str, audio_end_ms: int) -> str:
             "audio_end_ms": audio_end_ms,
         }
     )
+
+
+class _SpeechStarted(enum.Enum):
+    """The model heard the caller start speaking (``input_audio_buffer.speech_started``)."""
+
+    EVENT = "input_audio_buffer.speech_started"
+
+
+SPEECH_STARTED = _SpeechStarted.EVENT
+
+
+@attrs.frozen
+class AudioOut:
+    """A model audio delta: audio of item ``item_id`` for the caller (base64, the session's
+    format)."""
+
+    item_id: str
+    audio: str
+
+
+_AUDIO_DELTA_PREFIXES = tuple(f'{{"type":"{n.audio_delta}"' for n in (GA_NAMES, BETA_NAMES))
+_AUDIO_DELTA_TYPES = frozenset(n.audio_delta for n in (GA_NAMES, BETA_NAMES))
+_ITEM_ID = re.compile(r'"item_id"\s*:\s*"([^"\\]*)"')
+_DELTA_KEY = '"delta":"'
+
+
+def read_model_event(text: str) -> AudioOut | _SpeechStarted | None:
+    """What a phone needs of one model event (JSON text, GA or beta): audio to play, the
+    caller starting to speak, or None for everything else.
+
+    An audio delta in the compact layout the model sends is read without parsing its JSON
+    (the hot path: one search for the audio, one for the item id); any other layout is parsed.
+    """
+    if text.startswith(_AUDIO_DELTA_PREFIXES):
+        delta = _compact_audio_delta(text)
+        if delta is not None:
+            return delta
+    elif SPEECH_STARTED.value not in text and "audio.delta" not in text:
+        return None  # nothing else the model says reaches a phone
+    event = _object(text)
+    if event is None:
+        return None
+    kind = event.get("type")
+    if kind == SPEECH_STARTED.value:
+        return SPEECH_STARTED
+    if kind in _AUDIO_DELTA_TYPES:
+        item_id, audio = event.get("item_id"), event.get("delta")
+        if isinstance(item_id, str) and isinstance(audio, str):
+            return AudioOut(item_id, audio)
+    return None
+
+
+def _compact_audio_delta(text: str) -> AudioOut | None:
+    start = text.find(_DELTA_KEY)
+    if start < 0:
+        return None
+    start += len(_DELTA_KEY)
+    end = text.find('"', start)
+    if end < 0:
+        return None
+    match = _ITEM_ID.search(text, 0, start) or _ITEM_ID.search(text, end)
+    if match is None:
+        return None
+    return AudioOut(match.group(1), text[start:end])
+
+
+def _object(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None

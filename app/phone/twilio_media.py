@@ -23,7 +23,6 @@ a browser follows for an interrupted reply.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import attrs
@@ -31,15 +30,17 @@ import attrs
 from app.phone.dialect import (
     NOTHING_FROM_CALLER,
     NOTHING_TO_CALLER,
+    SPEECH_STARTED,
+    AudioOut,
     FromCaller,
     ToCaller,
     audio_append,
+    read_model_event,
     truncate_event,
 )
 from app.phone.playback import Playback
 from app.rules import g711
 from app.rules.channels import Channel
-from app.rules.dialect import BETA_NAMES, GA_NAMES
 
 __all__ = ["MULAW", "BadStream", "StreamStart", "TwilioMedia", "parse_start"]
 
@@ -49,11 +50,6 @@ MULAW = "audio/x-mulaw"
 #: the call's memory (the oldest are forgotten: their audio counts as not heard).
 MAX_PENDING_MARKS = 4096
 
-_AUDIO_DELTA_PREFIXES = tuple(f'{{"type":"{n.audio_delta}"' for n in (GA_NAMES, BETA_NAMES))
-_AUDIO_DELTA_TYPES = frozenset(n.audio_delta for n in (GA_NAMES, BETA_NAMES))
-_ITEM_ID = re.compile(r'"item_id"\s*:\s*"([^"\\]*)"')
-_DELTA_KEY = '"delta":"'
-_SPEECH_STARTED = "input_audio_buffer.speech_started"
 
 
 class BadStream(ValueError):
@@ -175,22 +171,11 @@ class TwilioMedia:
     # -- the model's side ----------------------------------------------------------------------
 
     def from_model(self, text: str, now: float) -> ToCaller:
-        if text.startswith(_AUDIO_DELTA_PREFIXES):
-            delta = _audio_delta(text)
-            if delta is not None:
-                return self._play(*delta)
-        elif _SPEECH_STARTED not in text and "audio.delta" not in text:
-            return NOTHING_TO_CALLER  # nothing else the model says reaches a phone
-        event = _object(text)
-        if event is None:
-            return NOTHING_TO_CALLER
-        kind = event.get("type")
-        if kind == _SPEECH_STARTED:
+        event = read_model_event(text)
+        if isinstance(event, AudioOut):
+            return self._play(event.item_id, event.audio)
+        if event is SPEECH_STARTED:
             return self._barge_in()
-        if kind in _AUDIO_DELTA_TYPES:
-            item_id, payload = event.get("item_id"), event.get("delta")
-            if isinstance(item_id, str) and isinstance(payload, str):
-                return self._play(item_id, payload)
         return NOTHING_TO_CALLER
 
     def _play(self, item_id: str, payload: str) -> ToCaller:
@@ -218,21 +203,6 @@ class TwilioMedia:
             to_caller=(self._clear,),
             to_model=tuple(truncate_event(cut.item_id, cut.audio_end_ms) for cut in cuts),
         )
-
-
-def _audio_delta(text: str) -> tuple[str, str] | None:
-    """``(item_id, base64 audio)`` of a model audio delta in the compact layout, else None."""
-    start = text.find(_DELTA_KEY)
-    if start < 0:
-        return None
-    start += len(_DELTA_KEY)
-    end = text.find('"', start)
-    if end < 0:
-        return None
-    match = _ITEM_ID.search(text, 0, start) or _ITEM_ID.search(text, end)
-    if match is None:
-        return None
-    return match.group(1), text[start:end]
 
 
 def _object(text: str) -> dict[str, Any] | None:
