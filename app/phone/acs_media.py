@@ -42,6 +42,7 @@ from app.phone.dialect import (
     FromCaller,
     ToCaller,
     audio_append,
+    json_object,
     read_model_event,
     truncate_event,
 )
@@ -137,7 +138,7 @@ class AcsMedia:
         A malformed message is counted in ``bad_frames`` and dropped, as a browser's bad frame
         would be refused: one lost packet is 20 ms of audio, not a reason to end a call.
         """
-        message = _object(text)
+        message = json_object(text)
         kind = _field(message, "kind") if message is not None else None
         if kind == "AudioData":
             assert message is not None
@@ -190,7 +191,7 @@ class AcsMedia:
 def parse_metadata(text: str) -> dict[str, Any]:
     """The stream's first message, ``AudioMetadata``: its format must be the one the relay
     answered the call with.  Raises `BadMedia` saying what is wrong."""
-    message = _object(text)
+    message = json_object(text)
     if message is None:
         raise BadMedia("a first message that is not a JSON object")
     kind = _field(message, "kind")
@@ -208,14 +209,6 @@ def parse_metadata(text: str) -> dict[str, Any]:
             f"calls for PCM at {ACS_SAMPLE_RATE} Hz mono (PCM24KMono)"
         )
     return metadata
-
-
-def _object(text: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _field(message: dict[str, Any], name: str) -> Any:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -42,7 +41,6 @@ from app.admission.registry import Refused
 from app.admission.relay import Relay
 from app.call.browser import ASGIMessage, Receive, Send
 from app.call.call import Call
-from app.call.settings import CallLimits
 from app.model.azure_credential import CredentialFactory, default_credential
 from app.phone.acs_auth import AcsSignatures, CallClaims, CallTokens, SignatureError, webhook_key_ok
 from app.phone.acs_client import AcsClient, CallAutomation, CallAutomationError
@@ -56,10 +54,9 @@ from app.phone.acs_events import (
 )
 from app.phone.acs_media import AcsMedia, BadMedia, parse_metadata
 from app.phone.caller_id import CallerIds
+from app.phone.calls import phone_call, refuse_stream
 from app.phone.client import PhoneClient, PhoneSocket
-from app.rules.channels import Channel
 from app.rules.reasons import DisconnectReason
-from app.rules.session_config import SessionSettings
 from app.settings import Settings
 
 __all__ = [
@@ -273,14 +270,14 @@ class AcsMediaEndpoint:
             await self.phone.signatures.check(headers.get("authorization"))
         except SignatureError as exc:
             log.warning("Refused an ACS media stream: %s", exc)
-            await _close(send, receive, 1008, "unauthorized")
+            await refuse_stream(send, receive, 1008, "unauthorized")
             return
         relay = self.relay
         try:
             relay.registry.check_admission(claims.customer_id)
         except Refused as exc:
             log.warning("Refused ACS call %s: %s", claims.correlation_id, exc)
-            await _close(send, receive, 1013, str(exc))
+            await refuse_stream(send, receive, 1013, str(exc))
             await self._hang_up(headers.get("x-ms-call-connection-id"))
             return
         line = self.phone.line(claims)
@@ -288,7 +285,7 @@ class AcsMediaEndpoint:
         problem = await self._handshake(receive)
         if problem is not None:
             log.warning("Refused ACS call %s's media stream: %s", claims.correlation_id, problem)
-            await _close(send, receive, 1008, "unexpected media format")
+            await refuse_stream(send, receive, 1008, "unexpected media format")
             self.phone.lines.pop(claims.token_id, None)
             await self._hang_up(line.call_connection_id)
             return
@@ -308,7 +305,7 @@ class AcsMediaEndpoint:
         return f"no AudioMetadata within {HANDSHAKE_TIMEOUT:g} s"
 
     async def _run(self, claims: CallClaims, line: AcsLine, receive: Receive, send: Send) -> None:
-        relay, settings = self.relay, self.relay.settings
+        relay = self.relay
 
         async def hang_up() -> None:
             if not line.disconnected.is_set():
@@ -321,23 +318,8 @@ class AcsMediaEndpoint:
                 client.hung_up = client.hung_up or await self._caller_hung_up(line)
             return message
 
-        socket = PhoneSocket(send, AcsMedia(), hang_up=hang_up)
-        client = PhoneClient(receive_stream, socket)
-        call = Call(
-            session_id=uuid.uuid4().hex,
-            customer_id=claims.customer_id,
-            receive=client.receive,
-            browser=socket,
-            connector=relay.connector,
-            recorder=relay.recorder,
-            limits=CallLimits.from_settings(settings),
-            catalog=relay.catalog,
-            session_settings=SessionSettings(
-                transcription_model=settings.input_transcription_model, voice=settings.voice
-            ),
-            live=relay.live,
-            channel=Channel.ACS,
-        )
+        client = PhoneClient(receive_stream, PhoneSocket(send, AcsMedia(), hang_up=hang_up))
+        call = phone_call(relay, client, claims.customer_id)
         line.call, line.client = call, client
         if line.disconnected.is_set():
             call.end(DisconnectReason.USER_HANGUP)  # the caller was quicker than the stream
@@ -390,12 +372,3 @@ async def _body() -> bytes:
 
 def _text(status: int, message: str) -> Response:
     return Response(message + "\n", status, content_type="text/plain; charset=utf-8")
-
-
-async def _close(send: Send, receive: Receive, code: int, reason: str) -> None:
-    """Close with ``code`` and read until the peer answers (bounded), so it reads the code."""
-    message: ASGIMessage = {"type": "websocket.close", "code": code, "reason": reason}
-    with trio.move_on_after(2.0):
-        await send(message)
-        while (await receive())["type"] != "websocket.disconnect":
-            pass

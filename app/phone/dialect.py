@@ -33,6 +33,7 @@ __all__ = [
     "FromCaller",
     "ToCaller",
     "audio_append",
+    "json_object",
     "read_model_event",
     "truncate_event",
 ]
@@ -141,7 +142,7 @@ def read_model_event(text: str) -> AudioOut | _SpeechStarted | None:
             return delta
     elif SPEECH_STARTED.value not in text and "audio.delta" not in text:
         return None  # nothing else the model says reaches a phone
-    event = _object(text)
+    event = json_object(text)
     if event is None:
         return None
     kind = event.get("type")
@@ -168,7 +169,8 @@ def _compact_audio_delta(text: str) -> AudioOut | None:
     return AudioOut(match.group(1), text[start:end])
 
 
-def _object(text: str) -> dict[str, Any] | None:
+def json_object(text: str) -> dict[str, Any] | None:
+    """``text`` as a JSON object, or None if it is not one."""
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):

@@ -35,6 +35,7 @@ from app.phone.dialect import (
     FromCaller,
     ToCaller,
     audio_append,
+    json_object,
     read_model_event,
     truncate_event,
 )
@@ -72,7 +73,7 @@ def parse_start(text: str) -> StreamStart | None:
     Raises:
         BadStream: anything else, or a ``start`` without its ids or in another format.
     """
-    message = _object(text)
+    message = json_object(text)
     if message is None:
         raise BadStream("a message that is not a JSON object")
     event = message.get("event")
@@ -128,7 +129,7 @@ class TwilioMedia:
     # -- the caller's side ---------------------------------------------------------------------
 
     def from_caller(self, text: str, now: float) -> FromCaller:
-        message = _object(text)
+        message = json_object(text)
         if message is None:
             return NOTHING_FROM_CALLER
         event = message.get("event")
@@ -203,11 +204,3 @@ class TwilioMedia:
             to_caller=(self._clear,),
             to_model=tuple(truncate_event(cut.item_id, cut.audio_end_ms) for cut in cuts),
         )
-
-
-def _object(text: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -31,15 +30,13 @@ from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from app.admission.registry import Refused
 from app.admission.relay import Relay
-from app.call.browser import ASGIMessage, Receive, Send
-from app.call.call import Call
-from app.call.settings import CallLimits
+from app.call.browser import Receive, Send
 from app.phone import tokens
 from app.phone.caller_id import CallerIds
+from app.phone.calls import phone_call, refuse_stream
 from app.phone.client import PhoneClient, PhoneSocket
 from app.phone.twilio_media import BadStream, StreamStart, TwilioMedia, parse_start
-from app.rules.channels import Channel
-from app.rules.session_config import AudioFormat, SessionSettings
+from app.rules.session_config import AudioFormat
 
 __all__ = ["MEDIA_PATH", "VOICE_PATH", "TwilioMediaEndpoint", "TwilioPhone", "create_twilio_api"]
 
@@ -145,7 +142,7 @@ class TwilioMediaEndpoint:
         await send({"type": "websocket.accept"})
         start = await self._handshake(receive)
         if start is None:
-            await _close(send, receive, 1008, "expected Twilio's start message")
+            await refuse_stream(send, receive, 1008, "expected Twilio's start message")
             return
         try:
             token = tokens.verify(
@@ -156,7 +153,7 @@ class TwilioMediaEndpoint:
             )
         except tokens.InvalidCallToken as exc:
             log.warning("Refused a Twilio media stream for call %s: %s", start.call_sid, exc)
-            await _close(send, receive, 1008, "invalid token")
+            await refuse_stream(send, receive, 1008, "invalid token")
             return
         relay = self.relay
         try:
@@ -165,28 +162,10 @@ class TwilioMediaEndpoint:
             relay.registry.check_admission(token.customer_id)
         except Refused as exc:
             log.warning("Refused Twilio call %s: %s", start.call_sid, exc)
-            await _close(send, receive, 1013, str(exc))
+            await refuse_stream(send, receive, 1013, str(exc))
             return
-        settings = relay.settings
-        socket = PhoneSocket(send, TwilioMedia(start.stream_sid))
-        client = PhoneClient(receive, socket)
-        call = Call(
-            session_id=uuid.uuid4().hex,
-            customer_id=token.customer_id,
-            receive=client.receive,
-            browser=socket,
-            connector=relay.connector,
-            recorder=relay.recorder,
-            limits=CallLimits.from_settings(settings),
-            catalog=relay.catalog,
-            session_settings=SessionSettings(
-                transcription_model=settings.input_transcription_model,
-                voice=settings.voice,
-                audio_format=AudioFormat.G711_ULAW,
-            ),
-            live=relay.live,
-            channel=Channel.TWILIO,
-        )
+        client = PhoneClient(receive, PhoneSocket(send, TwilioMedia(start.stream_sid)))
+        call = phone_call(relay, client, token.customer_id, AudioFormat.G711_ULAW)
         log.info("Twilio call %s is session %s", start.call_sid, call.session_id)
         with relay.registry.registered(call):
             await call.run()
@@ -206,12 +185,3 @@ class TwilioMediaEndpoint:
                     return start
         log.warning("Refused a Twilio media stream: no start message")
         return None
-
-
-async def _close(send: Send, receive: Receive, code: int, reason: str) -> None:
-    """Close with ``code`` and read until the peer answers (bounded), so it reads the code."""
-    message: ASGIMessage = {"type": "websocket.close", "code": code, "reason": reason}
-    with trio.move_on_after(2.0):
-        await send(message)
-        while (await receive())["type"] != "websocket.disconnect":
-            pass
