@@ -110,6 +110,9 @@ class AcsPhone:
     signatures: AcsSignatures
     automation: CallAutomation
     lines: dict[str, AcsLine] = attrs.field(factory=dict)
+    #: Lines kept for calls without a stream here (answered by this process, or reported to it
+    #: by callbacks while another worker holds the stream): the oldest go first beyond this.
+    max_idle_lines: int = 1000
     #: After a stream ends, how long to wait for ``CallDisconnected`` before asking ACS.
     hangup_grace: float = HANGUP_GRACE
 
@@ -151,8 +154,12 @@ class AcsPhone:
         return urlunsplit((scheme, parts.netloc, parts.path, urlencode({"token": token}), ""))
 
     def line(self, claims: CallClaims) -> AcsLine:
+        """This process's line for the call ``claims`` names (made on first use)."""
         line = self.lines.get(claims.token_id)
         if line is None:
+            idle = [key for key, known in self.lines.items() if known.call is None]
+            for key in idle[: max(0, len(idle) - self.max_idle_lines + 1)]:
+                del self.lines[key]  # oldest first: dicts keep insertion order
             line = self.lines[claims.token_id] = AcsLine(claims.correlation_id)
         return line
 
@@ -187,7 +194,7 @@ class AcsPhone:
         line.call_connection_id = line.call_connection_id or event.call_connection_id
         detail = f": {event.detail}" if event.detail else ""
         if event.kind == "CallDisconnected":
-            log.info("ACS call %s: the caller hung up", claims.correlation_id)
+            log.info("ACS call %s: CallDisconnected%s", claims.correlation_id, detail)
             line.disconnected.set()
             if line.call is None:
                 self.lines.pop(claims.token_id, None)  # no stream here to end

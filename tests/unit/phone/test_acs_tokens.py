@@ -42,3 +42,4 @@ def test_webhook_key() -> None:
     assert not webhook_key_ok(None, KEY)
     assert not webhook_key_ok("", KEY)
     assert not webhook_key_ok(KEY[:-1], KEY)
+
