@@ -281,6 +281,8 @@ class AcsMediaEndpoint:
             return
         relay = self.relay
         try:
+            if not relay.ready:
+                raise Refused("the server is still starting")
             relay.registry.check_admission(claims.customer_id)
         except Refused as exc:
             log.warning("Refused ACS call %s: %s", claims.correlation_id, exc)

@@ -438,7 +438,7 @@ def acs_environment(monkeypatch: pytest.MonkeyPatch, fake: FakeAcs) -> None:
 @functools.cache
 def speech_pcm24k(text: str) -> bytes:
     """``text`` spoken by espeak-ng, as raw PCM16 24 kHz mono (what ACS streams with
-    ``PCM24KMono``); sox converts.  Both are installed by scripts/install-chromium."""
+    ``PCM24KMono``); sox converts.  Both are installed by scripts/install-speech."""
     with tempfile.TemporaryDirectory() as tmp:
         wav, raw = Path(tmp) / "speech.wav", Path(tmp) / "speech.raw"
         subprocess.run(["espeak-ng", "-w", str(wav), text], check=True, timeout=30)
