@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,6 +15,7 @@ import trio
 
 from app.phone.acs_auth import AcsSignatures, SignatureError
 from app.phone.acs_client import AcsClient, CallAutomationError
+from tests.support.credentials import TOKEN, FakeCredential
 from tests.support.fake_acs import FakeAcs, acs_environment, fake_acs, new_signing_key
 
 
@@ -86,3 +88,25 @@ async def test_unreachable_jwks_is_a_signature_error(acs: FakeAcs) -> None:
     token = acs.token()
     with trio.fail_after(10), pytest.raises(SignatureError, match="could not be fetched"):
         await signatures.check(f"Bearer {token}")
+
+
+async def test_with_acs_endpoint_the_sdk_uses_the_entra_credential(acs: FakeAcs) -> None:
+    """ACS_ENDPOINT: no key, the relay's identity; the credential is made once, in a worker
+    thread, and asked for Communication Services' scope."""
+    acs.bearer_token = TOKEN
+    made: list[FakeCredential] = []
+
+    def credential() -> FakeCredential:
+        made.append(FakeCredential())
+        return made[-1]
+
+    client = AcsClient.from_endpoint(acs.endpoint, credential)
+    connection_id = await answered_call(acs, client)
+    await client.hang_up(connection_id)
+    assert acs.calls[connection_id].hung_up_by_relay == "terminate"
+    [identity] = made
+    assert identity.made_in != threading.get_ident()  # never on the event loop
+    assert set(identity.scopes) == {("https://communication.azure.com//.default",)}
+    acs.bearer_token = "another-token"
+    with pytest.raises(CallAutomationError, match="hang up"):
+        await client.hang_up(connection_id)

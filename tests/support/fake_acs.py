@@ -90,6 +90,8 @@ class FakeAcs:
     answered: trio.Event = attrs.field(factory=trio.Event)
     _contexts: dict[str, str] = attrs.field(factory=dict)
 
+    #: The Entra ID token the fake accepts instead of an HMAC signature (None: HMAC only).
+    bearer_token: str | None = None
     #: The certificate authority of the fake's TLS certificate (a PEM file).
     ca_file: str = ""
     #: The relay's public address and the loopback port it really listens on: ACS reaches
@@ -333,8 +335,13 @@ class FakeAcs:
     def _signature_problem(self, scope: Scope, body: bytes) -> str | None:
         """Why the request is not signed as the service requires; None when it is."""
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        date, digest = headers.get("x-ms-date"), headers.get("x-ms-content-sha256")
         authorization = headers.get("authorization", "")
+        if authorization.startswith("Bearer "):
+            # Entra ID: the token of the identity the fake trusts (tests.support.credentials).
+            if self.bearer_token is None or authorization[7:] != self.bearer_token:
+                return "an Entra ID token the resource does not accept"
+            return None
+        date, digest = headers.get("x-ms-date"), headers.get("x-ms-content-sha256")
         if date is None or digest is None or not authorization.startswith("HMAC-SHA256 "):
             return "no HMAC-SHA256 signature"
         fields = dict(part.split("=", 1) for part in authorization[12:].split("&") if "=" in part)
