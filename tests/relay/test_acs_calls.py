@@ -277,6 +277,25 @@ async def test_a_hang_up_reported_to_another_worker_is_still_a_hang_up(
     assert call.hung_up_by_relay is None
 
 
+async def test_a_full_relay_rejects_the_call_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with phone_line(tmp_path, monkeypatch, max_calls=1) as line:
+        call = await line.ring()
+        async with line.acs.open_media(call) as ws:
+            await ws.send_message(audio_metadata())
+            await speak(ws, "Hello, where is my order?")
+            await eventually(lambda: line.relay.app.relay.registry.active == 1)
+            response = await line.post(
+                INCOMING_PATH, line.acs.incoming_call("+15550009999"), key=WEBHOOK_KEY
+            )
+            assert response.status_code == 200
+            assert line.acs.rejected == ["busy"]
+            assert len(line.acs.calls) == 1  # the second call was never answered
+            await line.acs.post_callback(call, "CallDisconnected")
+        await line.relay.wait_calls_ended()
+
+
 async def test_event_grid_validation_handshake(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

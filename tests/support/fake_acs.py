@@ -5,9 +5,10 @@ the JWKS Call Automation's tokens are checked against, and the platform's side o
 certificate authority, whose file `acs_environment` names to ``requests`` and ``urllib``: the SDK
 takes only the host from a connection string and always speaks https):
 
-* ``POST /calling/callConnections:answer``, ``GET`` / ``DELETE /calling/callConnections/{id}``
+* ``POST /calling/callConnections:answer`` and ``:reject``, ``GET`` / ``DELETE
+  /calling/callConnections/{id}``
   and ``POST /calling/callConnections/{id}:terminate``: what ``CallAutomationClient.answer_call``,
-  ``get_call_properties`` and ``hang_up`` send.  Every request must carry the SDK's HMAC-SHA256
+  ``reject_call``, ``get_call_properties`` and ``hang_up`` send.  Every request must carry the SDK's HMAC-SHA256
   signature (``x-ms-date``, ``host``, ``x-ms-content-sha256``, keyed with the connection
   string's access key), checked exactly as the service does; an unsigned or wrongly signed
   request gets 401 and is recorded as refused.
@@ -88,6 +89,8 @@ class FakeAcs:
     #: (method, path, status) of every request, refused ones included.
     requests: list[tuple[str, str, int]] = attrs.field(factory=list)
     answered: trio.Event = attrs.field(factory=trio.Event)
+    #: The reasons of the calls the relay rejected, in order.
+    rejected: list[str] = attrs.field(factory=list)
     _contexts: dict[str, str] = attrs.field(factory=dict)
 
     #: The Entra ID token the fake accepts instead of an HMAC signature (None: HMAC only).
@@ -291,6 +294,12 @@ class FakeAcs:
             return 401, {"error": {"code": "Unauthorized", "message": problem}}
         if method == "POST" and path == "/calling/callConnections:answer":
             return self._answer(json.loads(body))
+        if method == "POST" and path == "/calling/callConnections:reject":
+            request = json.loads(body)
+            if self._contexts.pop(request.get("incomingCallContext"), None) is None:
+                return 400, {"error": {"code": "8523", "message": "Invalid incoming call context"}}
+            self.rejected.append(str(request.get("callRejectReason")))
+            return 204, None
         prefix = "/calling/callConnections/"
         if not path.startswith(prefix):
             return 404, {"error": {"code": "NotFound", "message": path}}
