@@ -5,13 +5,13 @@ the JWKS Call Automation's tokens are checked against, and the platform's side o
 certificate authority, whose file `acs_environment` names to ``requests`` and ``urllib``: the SDK
 takes only the host from a connection string and always speaks https):
 
-* ``POST /calling/callConnections:answer`` and ``:reject``, ``GET`` / ``DELETE
-  /calling/callConnections/{id}``
-  and ``POST /calling/callConnections/{id}:terminate``: what ``CallAutomationClient.answer_call``,
-  ``reject_call``, ``get_call_properties`` and ``hang_up`` send.  Every request must carry the SDK's HMAC-SHA256
-  signature (``x-ms-date``, ``host``, ``x-ms-content-sha256``, keyed with the connection
-  string's access key), checked exactly as the service does; an unsigned or wrongly signed
-  request gets 401 and is recorded as refused.
+* ``POST /calling/callConnections:answer`` and ``:reject``, ``GET`` and ``DELETE
+  /calling/callConnections/{id}``, ``POST /calling/callConnections/{id}:terminate``: what
+  ``CallAutomationClient.answer_call``, ``reject_call``, ``get_call_properties`` and ``hang_up``
+  send.  Every request must carry the SDK's HMAC-SHA256 signature (``x-ms-date``, ``host``,
+  ``x-ms-content-sha256``, keyed with the connection string's access key), checked exactly as
+  the service does, or the Entra ID token of `bearer_token`; any other request gets 401 and is
+  recorded as refused.
 * ``GET /calling/keys``: the JWKS of the RSA key the fake signs its callbacks and media
   connections with (the relay's ``ACS_JWKS_URL`` points here).
 
