@@ -1,0 +1,296 @@
+"""One call's recording: the writer task in the call's nursery, and its shielded last steps.
+
+`CallRecording.run` (a task of the call) receives what the hot path handed over (`RecordingTap`),
+decodes the base64 audio, feeds the `AsHeardMixer`, and every `BLOCK_SECONDS` writes the
+finished audio as one block to local staging and, for Blob Storage, uploads it
+(``stage_block``).  A failed upload is not retried during the call: the blocks stay on disk
+and go up with the commit (or the flusher's, later), so a Blob outage never slows the writer.
+
+`CallRecording.finish` runs in the call's shielded, time-bounded shutdown before the document
+is saved: it stops the writer, mixes what is left up to the call's end, writes the last block,
+seals the recording and commits it within `COMMIT_TIMEOUT`; what does not finish in time is
+committed by the flusher.  It returns the document's ``recording`` field.  `checkpoint_field`
+is what a crash checkpoint says (``cut_by_crash``: the recovery makes it true).
+
+Resource handling: the writer's blocking file and storage work runs in worker threads it
+awaits (never abandoned while the call runs, so blocks are written in order).  Error handling:
+a disk error loses that block (logged once per call, counted as a gap), never the call.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Callable
+from typing import Any, Final
+
+import attrs
+import trio
+
+from app.recording.field import recording_field
+from app.recording.g711 import ulaw_to_pcm16
+from app.recording.mixer import AsHeardMixer
+from app.recording.sinks import RecordingSink, StorageUnavailable
+from app.recording.staging import Seal, StagingArea
+from app.recording.stats import RecordingStats
+from app.recording.tap import (
+    AGENT,
+    AGENT_B64,
+    CALLER,
+    CALLER_B64,
+    HEARD_UNTIL,
+    LOST,
+    Item,
+    RecordingTap,
+    base64_of,
+)
+from app.recording.wav import WavFormat
+
+__all__ = ["BLOCK_SECONDS", "COMMIT_TIMEOUT", "CallRecording", "Encoding"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds of audio per staged block: what a crash may lose at most (plus the mixer's hold).
+BLOCK_SECONDS: Final = 5.0
+#: How long the call's shutdown waits for the commit before leaving it to the flusher.
+COMMIT_TIMEOUT: Final = 3.0
+#: How long `finish` waits for the writer task to put down a block it is writing.
+WRITER_STOP_TIMEOUT: Final = 2.0
+
+
+@attrs.frozen
+class Encoding:
+    """The call's audio: PCM16 24 kHz on the web; G.711 u-law 8 kHz on phone lines."""
+
+    rate: int
+    bytes_per_sample: int
+    decode: Callable[[bytes], bytes] | None = None
+
+    @classmethod
+    def pcm16(cls, rate: int = 24_000) -> Encoding:
+        return cls(rate, 2)
+
+    @classmethod
+    def g711_ulaw(cls) -> Encoding:
+        return cls(8_000, 1, ulaw_to_pcm16)
+
+
+@attrs.define(eq=False)
+class CallRecording:
+    """The recording of one call, named ``name`` (``<document id>.wav``)."""
+
+    name: str
+    staging: StagingArea
+    sink: RecordingSink
+    stats: RecordingStats
+    blob_limiter: trio.CapacityLimiter
+    encoding: Encoding = attrs.field(factory=Encoding.pcm16)
+    #: The call's clock and the moment the call started on it (the recording's zero).
+    clock: Callable[[], float] = trio.current_time
+    started_at: float = 0.0
+    block_seconds: float = BLOCK_SECONDS
+    #: Called when the recording was sealed but not committed (wakes the flusher).
+    on_sealed: Callable[[], None] | None = None
+    #: Names being committed by a call's own shutdown: the flusher leaves them alone.
+    in_flight: set[str] = attrs.field(factory=set)
+
+    tap: RecordingTap = attrs.field(init=False)
+    mixer: AsHeardMixer = attrs.field(init=False)
+    #: Bytes of audio written to blocks so far, and blocks written.
+    staged_bytes: int = attrs.field(default=0, init=False)
+    blocks: int = attrs.field(default=0, init=False)
+    _receive: trio.MemoryReceiveChannel[Item] = attrs.field(init=False)
+    _stopped: trio.Event = attrs.field(factory=trio.Event, init=False)
+    _begun: bool = attrs.field(default=False, init=False)
+    _upload: bool = attrs.field(default=True, init=False)
+    _lock: trio.Lock = attrs.field(factory=trio.Lock, init=False)
+    _disk_failed: bool = attrs.field(default=False, init=False)
+    _field: dict[str, Any] | None = attrs.field(default=None, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.tap, self._receive = RecordingTap.open(
+            self.stats, bytes_per_sample=self.encoding.bytes_per_sample
+        )
+        self.mixer = AsHeardMixer(self.encoding.rate)
+
+    @property
+    def format(self) -> WavFormat:
+        return WavFormat(rate=self.encoding.rate, channels=2)
+
+    async def run(self) -> None:
+        """The writer task: mix as items arrive, write a block every `block_seconds`."""
+        self.stats.calls += 1
+        try:
+            await self._begin()
+            deadline = self.clock() + self.block_seconds
+            while True:
+                with trio.move_on_at(deadline):
+                    async for item in self._receive:
+                        self._mix(item)
+                        if self.clock() >= deadline:
+                            break
+                    else:
+                        return  # the tap closed: the call is finishing
+                deadline = self.clock() + self.block_seconds
+                await self._write_block(self.mixer.take(self.clock() - self.started_at))
+        finally:
+            self._stopped.set()
+
+    def checkpoint_field(self) -> dict[str, Any]:
+        """The ``recording`` field of a crash checkpoint: what is staged so far."""
+        return recording_field(
+            name=self.name,
+            where=self.sink.where,
+            seconds=self.format.seconds(self.staged_bytes),
+            cut_by_crash=True,
+            gaps=self.mixer.gaps,
+        )
+
+    async def finish(self, end: float) -> dict[str, Any]:
+        """Mix up to ``end`` (the call's clock), write, seal and try to commit; the document's
+        ``recording`` field.  Call it once, shielded, in the call's shutdown."""
+        if self._field is not None:
+            return self._field
+        self.tap.close()
+        with trio.move_on_after(WRITER_STOP_TIMEOUT):
+            await self._stopped.wait()
+        while True:
+            try:
+                self._mix(self._receive.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+        await self._begin()
+        await self._write_block(self.mixer.finish(end - self.started_at))
+        seal = Seal(self.format.seconds(self.staged_bytes), self.mixer.gaps, cut_by_crash=False)
+        self.stats.gaps += self.mixer.gaps
+        self._field = recording_field(
+            name=self.name,
+            where=self.sink.where,
+            seconds=seal.seconds,
+            cut_by_crash=False,
+            gaps=seal.gaps,
+        )
+        try:
+            await trio.to_thread.run_sync(self.staging.seal, self.name, seal)
+        except OSError as exc:
+            log.error("Recording %s could not be sealed: %s", self.name, exc)
+            return self._field
+        if not await self._commit_now() and self.on_sealed is not None:
+            self.on_sealed()
+        return self._field
+
+    async def discard(self) -> None:
+        """The call wrote no document (nothing was said): stop, and keep no recording."""
+        self.tap.close()
+        with trio.move_on_after(WRITER_STOP_TIMEOUT):
+            await self._stopped.wait()
+        async with self._lock:
+            self.mixer.finish(0.0)
+            try:
+                await trio.to_thread.run_sync(self.staging.remove, self.name)
+            except OSError as exc:
+                self._disk_error(exc)
+
+    async def _commit_now(self) -> bool:
+        """Commit within `COMMIT_TIMEOUT`; False leaves it to the flusher."""
+        self.in_flight.add(self.name)
+        try:
+            with trio.move_on_after(COMMIT_TIMEOUT):
+                # Abandoned at the deadline: the flusher commits it again (idempotent).
+                await trio.to_thread.run_sync(
+                    self._commit, abandon_on_cancel=True, limiter=self.blob_limiter
+                )
+                self.stats.committed += 1
+                return True
+            log.warning(
+                "Recording %s not committed within %g s: the flusher will",
+                self.name,
+                COMMIT_TIMEOUT,
+            )
+        except (StorageUnavailable, OSError) as exc:
+            self.stats.upload_failures += 1
+            log.warning("Recording %s not committed yet (retried later): %s", self.name, exc)
+        finally:
+            self.in_flight.discard(self.name)
+        return False
+
+    # -- inside ----------------------------------------------------------------------------------
+
+    def _commit(self) -> None:
+        self.sink.commit(self.staging, self.name)
+
+    def _mix(self, item: Item) -> None:
+        kind, at, text, item_id, number = item
+        self.tap.queued -= len(text) + 64 if kind != LOST else 64
+        at -= self.started_at
+        mixer = self.mixer
+        if kind in (CALLER, CALLER_B64):
+            pcm = self._pcm(base64_of(text) if kind == CALLER else text)
+            mixer.caller_audio(pcm, at)
+        elif kind in (AGENT, AGENT_B64):
+            pcm = self._pcm(base64_of(text) if kind == AGENT else text)
+            mixer.agent_audio(item_id, pcm, at)
+        elif kind == HEARD_UNTIL:
+            mixer.heard_until(item_id, number)
+        elif kind == LOST:
+            mixer.lost(number >> 32, number & 0xFFFFFFFF, at)
+
+    def _pcm(self, b64: str) -> bytes:
+        try:
+            data = base64.b64decode(b64)
+        except (binascii.Error, ValueError):
+            return b""
+        decode = self.encoding.decode
+        return decode(data) if decode is not None else data
+
+    async def _begin(self) -> None:
+        if not self._begun:
+            self._begun = True
+            try:
+                await trio.to_thread.run_sync(
+                    self.staging.begin, self.name, self.format, self.sink.where
+                )
+            except OSError as exc:
+                self._disk_error(exc)
+
+    async def _write_block(self, data: bytes) -> None:
+        if not data:
+            return
+        async with self._lock:
+            seq = self.blocks
+            try:
+                await trio.to_thread.run_sync(self.staging.write_block, self.name, seq, data)
+            except OSError as exc:
+                self._disk_error(exc)
+                self.mixer.gaps += 1
+                return
+            self.blocks += 1
+            self.staged_bytes += len(data)
+            self.stats.blocks_staged += 1
+            if self._upload:
+                await self._upload_block(seq, data)
+
+    async def _upload_block(self, seq: int, data: bytes) -> None:
+        try:
+            sent = await trio.to_thread.run_sync(
+                self.sink.stage, self.name, seq, data, limiter=self.blob_limiter
+            )
+            if sent:
+                await trio.to_thread.run_sync(self.staging.mark_sent, self.name, seq, len(data))
+                self.stats.blocks_uploaded += 1
+            else:
+                self._upload = False  # a local sink keeps every block until the commit
+        except (StorageUnavailable, OSError) as exc:
+            self._upload = False
+            self.stats.upload_failures += 1
+            log.warning(
+                "Recording %s: upload failed, the rest waits on disk for the commit: %s",
+                self.name,
+                exc,
+            )
+
+    def _disk_error(self, exc: OSError) -> None:
+        if not self._disk_failed:
+            self._disk_failed = True
+            log.error("Recording %s: could not write to local staging: %s", self.name, exc)
