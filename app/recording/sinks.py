@@ -48,9 +48,11 @@ HEADER_BLOCK_ID = "rec-header"
 #: Seconds to open a connection to Blob Storage, and to wait for an answer.
 CONNECTION_TIMEOUT = 5.0
 READ_TIMEOUT = 20.0
-#: Retries of one request inside the SDK: few, so that an outage fails fast and is retried
-#: by the flusher instead of holding a thread.
+#: Retries of one request inside the SDK, and the pause before each: few and short, so that an
+#: outage fails fast and is retried by the flusher instead of holding a thread (the SDK's own
+#: default waits 15 s, then 45 s).
 SDK_RETRIES = 1
+SDK_BACKOFF = 1
 
 
 class StorageUnavailable(Exception):
@@ -185,12 +187,14 @@ def open_blob_sink(
     credential_factory: Callable[[], Any] | None = None,
 ) -> BlobSink:
     """The Blob Storage sink the settings describe.  Blocking (a credential may probe)."""
-    from azure.storage.blob import BlobServiceClient
+    from azure.storage.blob import BlobServiceClient, LinearRetry
 
     options: dict[str, Any] = {
         "connection_timeout": CONNECTION_TIMEOUT,
         "read_timeout": READ_TIMEOUT,
-        "retry_total": SDK_RETRIES,
+        "retry_policy": LinearRetry(
+            backoff=SDK_BACKOFF, retry_total=SDK_RETRIES, random_jitter_range=0
+        ),
     }
     if connection_string is not None:
         service = BlobServiceClient.from_connection_string(connection_string, **options)

@@ -1,0 +1,159 @@
+"""Recordings in storage: blocks staged on disk and in Blob Storage (Azurite), committed as one
+WAV file, after a crash, and after an outage -- each block written once."""
+
+from __future__ import annotations
+
+import io
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from app.recording.service import RecordingService
+from app.recording.sinks import CONTAINER, BlobSink, LocalSink, StorageUnavailable, block_id
+from app.recording.staging import Seal, StagingArea
+from app.recording.wav import WavFormat
+from tests.support.azurite import Azurite, connection_string, free_port
+
+FMT = WavFormat(rate=24_000)
+NAME = "ai_conv_s1_20261206T120000Z.wav"
+
+
+@pytest.fixture
+def azurite(tmp_path: Path) -> Iterator[Azurite]:
+    server = Azurite.start(tmp_path / "azurite")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def blocks_of(seconds: list[float]) -> list[bytes]:
+    """Distinct blocks of stereo audio, ``seconds`` long each."""
+    return [bytes([n + 1, 0]) * int(s * FMT.bytes_per_second / 2) for n, s in enumerate(seconds)]
+
+
+def read_wav(data: bytes) -> tuple[int, int, bytes]:
+    with wave.open(io.BytesIO(data)) as reader:
+        frames = reader.readframes(reader.getnframes())
+        return reader.getnchannels(), reader.getframerate(), frames
+
+
+def blob_service(port: int) -> Any:
+    from azure.storage.blob import BlobServiceClient
+
+    return BlobServiceClient.from_connection_string(connection_string(port))
+
+
+def blob_sink(port: int) -> BlobSink:
+    sink = blob_service(port).get_container_client(CONTAINER)
+    return BlobSink(sink)
+
+
+def test_a_local_recording_is_assembled_into_one_wav_file(tmp_path: Path) -> None:
+    staging = StagingArea(tmp_path / "recordings")
+    staging.begin(NAME, FMT, "local")
+    audio = blocks_of([0.5, 0.5, 0.25])
+    for seq, block in enumerate(audio):
+        staging.write_block(NAME, seq, block)
+    staging.seal(NAME, Seal(1.25, 0, cut_by_crash=False))
+    sink = LocalSink(tmp_path / "recordings")
+    assert sink.commit(staging, NAME) == sum(map(len, audio))
+    assert read_wav((tmp_path / "recordings" / NAME).read_bytes()) == (2, 24_000, b"".join(audio))
+    assert not staging.exists(NAME) and staging.sealed() == []
+    # No temporary file is left beside it.
+    assert sorted(p.name for p in (tmp_path / "recordings").iterdir()) == [".staging", NAME]
+
+
+def test_blocks_staged_in_blob_storage_are_committed_behind_the_header(
+    tmp_path: Path, azurite: Azurite
+) -> None:
+    staging = StagingArea(tmp_path / "recordings")
+    staging.begin(NAME, FMT, "blob")
+    sink = blob_sink(azurite.port)
+    sink.ensure_container()
+    audio = blocks_of([0.5, 0.5, 0.3])
+    for seq, block in enumerate(audio[:2]):  # uploaded while the call ran
+        staging.write_block(NAME, seq, block)
+        assert sink.stage(NAME, seq, block)
+        staging.mark_sent(NAME, seq, len(block))
+    staging.write_block(NAME, 2, audio[2])  # the last block, written at the end of the call
+    staging.seal(NAME, Seal(1.3, 0, cut_by_crash=False))
+    assert sink.commit(staging, NAME) == sum(map(len, audio))
+    blob = blob_service(azurite.port).get_blob_client(CONTAINER, NAME)
+    assert read_wav(blob.download_blob().readall()) == (2, 24_000, b"".join(audio))
+    assert blob.get_blob_properties().content_settings.content_type == "audio/wav"
+    committed, uncommitted = blob.get_block_list("all")
+    assert [b.id for b in committed] == ["rec-header", block_id(0), block_id(1), block_id(2)]
+    assert uncommitted == []
+    assert not staging.exists(NAME)
+
+
+async def test_after_a_crash_the_staged_blocks_become_a_recording_marked_cut(
+    tmp_path: Path, azurite: Azurite
+) -> None:
+    service = RecordingService.from_settings(
+        data_dir=tmp_path, account_url=None, connection_string=azurite.connection_string
+    )
+    async with trio.open_nursery() as nursery:
+        await service.start(nursery)
+        staging = service.staging
+        staging.begin(NAME, FMT, "blob")
+        audio = blocks_of([5.0, 5.0])
+        assert service.sink is not None
+        for seq, block in enumerate(audio):
+            staging.write_block(NAME, seq, block)
+            await trio.to_thread.run_sync(service.sink.stage, NAME, seq, block)
+            staging.mark_sent(NAME, seq, len(block))
+        # The process died here; the next one recovers the call's checkpoint.
+        checkpoint = {"id": NAME[:-4], "recording": {"name": NAME, "where": "blob", "gaps": 0}}
+        amended = service.amend_checkpoint(checkpoint)
+        assert amended["recording"] == {
+            "name": NAME, "where": "blob", "format": "audio/wav", "seconds": 10.0,
+            "complete": False, "cut_by_crash": True, "gaps": 0,
+        }  # fmt: skip
+        assert service.amend_checkpoint(checkpoint) == amended  # a second recovery: the same
+        assert await service.flush()
+        nursery.cancel_scope.cancel()
+    blob = blob_service(azurite.port).get_blob_client(CONTAINER, NAME)
+    assert read_wav(blob.download_blob().readall())[2] == b"".join(audio)
+    assert service.stats.committed == 1 and service.stats.recovered == 1
+
+
+async def test_an_outage_keeps_the_recording_staged_until_storage_is_back(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there yet: Blob Storage is down
+    service = RecordingService.from_settings(
+        data_dir=tmp_path, account_url=None, connection_string=connection_string(port)
+    )
+    async with trio.open_nursery() as nursery:
+        await service.start(nursery)
+        assert service.sink is not None
+        staging = service.staging
+        staging.begin(NAME, FMT, "blob")
+        audio = blocks_of([1.0, 0.5])
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable):
+            await trio.to_thread.run_sync(service.sink.stage, NAME, 0, audio[0])
+        assert time.monotonic() - started < 10  # fails fast: the SDK retries once
+        for seq, block in enumerate(audio):
+            staging.write_block(NAME, seq, block)
+        staging.seal(NAME, Seal(1.5, 0, cut_by_crash=False))
+        assert not await service.flush()
+        assert staging.sealed() == [NAME]
+        server = await trio.to_thread.run_sync(Azurite.start, tmp_path / "azurite", port)
+        try:
+            assert await service.flush()  # the container is made on the way
+            assert await service.flush()  # nothing left: nothing uploaded again
+            blob = blob_service(port).get_blob_client(CONTAINER, NAME)
+            assert read_wav(blob.download_blob().readall())[2] == b"".join(audio)
+            committed, _ = blob.get_block_list("all")
+            assert len(committed) == 3
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(server.stop)
+        nursery.cancel_scope.cancel()
+    assert service.stats.committed == 1
