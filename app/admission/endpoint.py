@@ -64,6 +64,7 @@ class RealtimeEndpoint:
                 voice=self.relay.settings.voice,
             ),
             live=self.relay.live,
+            recordings=self.relay.recordings,
         )
         # Registered before the accept, so a call is counted (and drained) from the moment the
         # browser could send its first frame.

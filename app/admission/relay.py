@@ -23,6 +23,7 @@ from app.live.projection import identity
 from app.model.upstream import UpstreamConnector, WebSocketConnector
 from app.model.upstream_auth import upstream_url_and_auth
 from app.record.redaction import redacted_text
+from app.recording.service import RecordingService
 from app.settings import Settings
 from app.store.base import ConversationStore
 from app.store.deferred import DeferredStore
@@ -72,6 +73,8 @@ class Relay:
     store: DeferredStore
     recorder: DurableRecorder
     live: LiveHub
+    #: Call recording (``RECORD_CALLS``); None when it is off.
+    recordings: RecordingService | None = None
     ready: bool = False
     _closed: bool = attrs.field(default=False, init=False)
 
@@ -107,6 +110,15 @@ class Relay:
             store=store,
             recorder=recorder,
             live=LiveHub(scrub=redacted_text if settings.redact_pii else identity),
+            recordings=(
+                RecordingService.from_settings(
+                    data_dir=settings.data_dir,
+                    account_url=settings.azure_storage_account_url,
+                    connection_string=settings.azure_storage_connection_string,
+                )
+                if settings.record_calls
+                else None
+            ),
         )
 
     async def start(self, nursery: trio.Nursery) -> None:
@@ -128,7 +140,12 @@ class Relay:
             self.recorder.use_spool(spool)
         except OSError as exc:
             self.recorder.spool_health.failed("claim a spool slot", exc)
-        await self.recorder.recover()
+        amend = None
+        if self.recordings is not None:
+            # Before the recovery: it seals crashed calls' recordings for the flusher.
+            await self.recordings.start(nursery)
+            amend = self.recordings.amend_checkpoint
+        await self.recorder.recover(amend)
         await nursery.start(self.store.keep_opening, STORE_STARTUP_WAIT)
         await nursery.start(self.recorder.run_flusher)
         # Local recordings expire with their documents (the folder app.recording's readers read).

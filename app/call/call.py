@@ -56,7 +56,11 @@ from app.model.upstream import UpstreamClosed, UpstreamConnector
 from app.record.document import build_document, document_id
 from app.record.tracker import ConversationTracker
 from app.rules.channels import Channel
+from app.recording.field import recording_name
+from app.recording.service import RecordingService
+from app.recording.writer import CallRecording
 from app.rules.close_codes import CLOSE_FOR_REASON
+from app.rules.dialect import names
 from app.rules.frame_policy import FramePolicy
 from app.rules.function_calls import Action
 from app.rules.reasons import DisconnectReason
@@ -88,6 +92,8 @@ class Call:
     live: LiveHub = attrs.field(factory=LiveHub)  # the live board (nobody watches by default)
     #: How the caller came in (a browser, or a phone through a provider): the document's field.
     channel: Channel = Channel.WEB
+    #: Call recording (``RECORD_CALLS``): None records nothing and costs the hot path nothing.
+    recordings: RecordingService | None = None
 
     tracker: ConversationTracker = attrs.field(init=False)
     feed: CallFeed = attrs.field(init=False)
@@ -95,6 +101,7 @@ class Call:
     client: ClientLoop = attrs.field(init=False)
     upstream: UpstreamLoop = attrs.field(init=False)
     tools: ToolRunner = attrs.field(init=False)
+    recording: CallRecording | None = attrs.field(init=False, default=None)
     reason: DisconnectReason | None = attrs.field(init=False, default=None)
     #: "stored", "spooled", "lost", or "empty" (nothing was said: no document).
     outcome: str | None = attrs.field(init=False, default=None)
@@ -109,6 +116,7 @@ class Call:
     #: Set when the tracker's revision moves (the checkpoint task waits on it); replaced once seen.
     _revised: trio.Event = attrs.field(init=False, factory=trio.Event)
     _seen_revision: int = attrs.field(init=False, default=0)
+    _audio_delta: str = attrs.field(init=False, default="")
 
     def __attrs_post_init__(self) -> None:
         dialect = self.connector.dialect
@@ -126,6 +134,11 @@ class Call:
             session_id=self.session_id,
         )
         self.start_time = self.wall_clock()
+        if self.recordings is not None:
+            name = recording_name(document_id(self.session_id, self.start_time))
+            self.recording = self.recordings.for_call(name, clock=self.clock)
+        tap = self.recording.tap if self.recording is not None else None
+        self._audio_delta = names(dialect).audio_delta
         self.feed = self.live.feed(
             session_id=self.session_id,
             customer_id=self.customer_id,
@@ -141,6 +154,7 @@ class Call:
             observe=self._observe_client,
             end=self.end,
             clock=self.clock,
+            record=tap.caller_frame if tap is not None else None,
         )
         self.upstream = UpstreamLoop(
             session_id=self.session_id,
@@ -152,6 +166,7 @@ class Call:
             initial_update=self.agent.initial_update,
             end=self.end,
             clock=self.clock,
+            record=tap.agent_delta if tap is not None else None,
         )
         self.tools = ToolRunner(self._perform)
 
@@ -197,6 +212,9 @@ class Call:
                             nursery.start_soon(supervise, self.tools.worker)
                         nursery.start_soon(supervise, self._checkpoints)
                         nursery.start_soon(supervise, self._limits)
+                        if self.recording is not None:
+                            self.recording.started_at = self.started_at
+                            nursery.start_soon(self._record, self.recording)
                 connection_nursery.cancel_scope.cancel()
         finally:
             self.ended.set()
@@ -218,6 +236,14 @@ class Call:
             log.exception("Session %s: unexpected error in %s", self.session_id, task.__name__)
             self.end(DisconnectReason.SERVER_CRASH)
 
+    async def _record(self, recording: CallRecording) -> None:
+        """The recording's writer: a bug in it is logged, and the call goes on unrecorded
+        from there (the recording never ends a call)."""
+        try:
+            await recording.run()
+        except Exception:
+            log.exception("Session %s: the recording's writer failed", self.session_id)
+
     async def _limits(self) -> None:
         limits = self.limits
         await watch_limits(
@@ -235,7 +261,7 @@ class Call:
             session_id=self.session_id,
             revision=lambda: self.tracker.revision,
             changed=self._wait_revised,
-            document=lambda: self.document(DisconnectReason.SERVER_CRASH),
+            document=self._checkpoint_document,
             write=self.recorder.checkpoint,
             stopped=self._checkpoints_stopped,
         )
@@ -254,19 +280,47 @@ class Call:
     # -- what the loops hand to the call -------------------------------------------------------
 
     def _observe_client(self, event: dict[str, Any]) -> dict[str, Any] | None:
-        self.tracker.observe_client(event, self.clock())
+        now = self.clock()
+        self.tracker.observe_client(event, now)
         self._note_revision()
         self.feed.observe_client(event)
+        if self.recording is not None:
+            self._record_client_event(self.recording, event, now)
         return self.agent.from_browser(event)
 
     async def _observe_upstream(self, event: dict[str, Any]) -> dict[str, Any] | None:
-        self.tracker.observe_upstream(event, self.clock())
+        now = self.clock()
+        self.tracker.observe_upstream(event, now)
         self._note_revision()
         self.feed.observe_upstream(event)
+        if self.recording is not None and event.get("type") == self._audio_delta:
+            # A delta in an unusual layout (the hot path reads the usual one).
+            item_id, delta = event.get("item_id"), event.get("delta")
+            if isinstance(item_id, str) and isinstance(delta, str):
+                self.recording.tap.agent_audio(item_id, delta, now)
         view, actions = self.agent.from_upstream(event)
         for action in actions:
             await self.tools.submit(action)
         return view
+
+    @staticmethod
+    def _record_client_event(recording: CallRecording, event: dict[str, Any], now: float) -> None:
+        """What the recording needs of a parsed client event: a barge-in's cut, or audio."""
+        kind = event.get("type")
+        if kind == "conversation.item.truncate":
+            item_id, end_ms = event.get("item_id"), event.get("audio_end_ms")
+            if isinstance(item_id, str) and isinstance(end_ms, int):
+                recording.tap.heard_until(item_id, end_ms, now)
+        elif kind == "input_audio_buffer.append" and isinstance(event.get("audio"), str):
+            recording.tap.caller_audio(event["audio"], now)
+
+    def heard_until(self, item_id: str, audio_end_ms: int) -> None:
+        """The caller heard the agent's item ``item_id`` only up to ``audio_end_ms``: for phone
+        channels, whose provider reports where playback stood when the caller barged in (the
+        browser says it with ``conversation.item.truncate``).  Cuts the recording's agent
+        channel there; no-op when the call is not recorded."""
+        if self.recording is not None:
+            self.recording.tap.heard_until(item_id, audio_end_ms, self.clock())
 
     async def _perform(self, action: Action) -> None:
         await self.agent.perform(action, self._gate.send)
@@ -308,7 +362,16 @@ class Call:
 
     async def _save(self) -> None:
         assert self.reason is not None
-        document = self.document(self.reason)
+        recording = None
+        if self.recording is not None:
+            # Before the save: the document says what the recording holds, and the recording
+            # is committed (or sealed for the flusher) before the document lands.  A call with
+            # nothing said writes no document, and keeps no recording either.
+            if self.tracker.record().messages:
+                recording = await self.recording.finish(self.clock())
+            else:
+                await self.recording.discard()
+        document = self.document(self.reason, recording=recording)
         if document is None:
             log.info(
                 "No messages to log for session %s - skipping conversation log", self.session_id
@@ -329,7 +392,17 @@ class Call:
             return None
         return document_id(self.session_id, self.start_time)
 
-    def document(self, reason: DisconnectReason) -> dict[str, Any] | None:
+    def _checkpoint_document(self) -> dict[str, Any] | None:
+        """The partial document a crash would leave, with what the recording has staged."""
+        recording = self.recording
+        return self.document(
+            DisconnectReason.SERVER_CRASH,
+            recording=recording.checkpoint_field() if recording is not None else None,
+        )
+
+    def document(
+        self, reason: DisconnectReason, *, recording: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
         """The conversation document as of now, or None if nothing was said."""
         return build_document(
             self.tracker.record(),
@@ -340,4 +413,5 @@ class Call:
             reason=reason,
             redact_pii=self.limits.redact_pii,
             channel=self.channel,
+            recording=recording,
         )

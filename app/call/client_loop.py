@@ -91,6 +91,9 @@ class ClientLoop:
     observe: ObserveClient
     end: EndCallback
     clock: Callable[[], float]
+    #: Hands each plain audio append (the text as relayed, and when it came) to the call's
+    #: recording; None when the call is not recorded.  Never waits (`RecordingTap`).
+    record: Callable[[str, float], None] | None = None
     frames: int = 0
     #: When the browser last sent a frame (the call's idle watchdog reads it).
     last_frame_at: float = 0.0
@@ -98,6 +101,7 @@ class ClientLoop:
     async def run(self) -> None:
         """Relay until the browser disconnects or breaks a limit (then the call ends)."""
         receive, policy, gate, clock = self.receive, self.policy, self.gate, self.clock
+        record = self.record
         while True:
             message = await receive()
             now = clock()
@@ -121,6 +125,8 @@ class ClientLoop:
                 self.end(verdict.reason, verdict.close)
                 return
             else:
+                if record is not None and verdict.plain_audio:
+                    record(verdict.text, now)
                 await gate.send(verdict.text)
 
     async def _careful_path(self, text: str) -> str | None:

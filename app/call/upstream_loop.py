@@ -50,6 +50,9 @@ class UpstreamLoop:
     initial_update: Callable[[], str]
     end: EndCallback
     clock: Callable[[], float]
+    #: Hands each audio delta (item id, the text as relayed, its base64 length, when it came)
+    #: to the call's recording; None when the call is not recorded.  Never waits.
+    record: Callable[[str, str, int, float], None] | None = None
     frames: int = 0
 
     async def run(self, connection_nursery: trio.Nursery) -> None:
@@ -66,7 +69,7 @@ class UpstreamLoop:
             self.end(DisconnectReason.UPSTREAM_UNAVAILABLE, None)
             return
         await self.gate.open(upstream, self.initial_update())
-        browser, tracker, clock = self.browser, self.tracker, self.clock
+        browser, tracker, clock, record = self.browser, self.tracker, self.clock, self.record
         while True:
             text = await upstream.receive()
             self.frames += 1
@@ -75,7 +78,10 @@ class UpstreamLoop:
                 continue
             facts = audio_delta_facts(text)
             if facts is not None:
-                tracker.observe_audio_delta(facts[0], facts[1], clock())
+                now = clock()
+                tracker.observe_audio_delta(facts[0], facts[1], now)
+                if record is not None:
+                    record(facts[0], text, facts[1], now)
             else:
                 view = await self._careful_path(text)
                 if view is None:

@@ -66,6 +66,7 @@ def build_document(
     reason: DisconnectReason,
     redact_pii: bool = True,
     channel: Channel = Channel.WEB,
+    recording: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """The conversation document for one call, or ``None`` when it holds no messages.
 
@@ -74,9 +75,11 @@ def build_document(
     duration of 0 rather than a negative one.  Text is made :func:`well_formed`.  With
     ``redact_pii`` (the default, so that no caller stores raw text by omission) message texts
     are redacted and the document gets ``redactions``: how many of each kind were replaced;
-    without it the field is absent.  The last step, :func:`fit_item_limit`, keeps any call
-    within Cosmos DB's item size limit.  ``channel`` says how the caller came in (``web``,
-    ``acs``, ``twilio``).
+    without it the field is absent.  ``channel`` says how the caller came in (``web``, ``acs``,
+    ``twilio``).  ``recording`` (``RECORD_CALLS``: the object
+    `app.recording.field.recording_field` makes) is stored as ``recording``; absent when the
+    call was not recorded.  The last step, :func:`fit_item_limit`, keeps any call within
+    Cosmos DB's item size limit.
     """
     start_utc = _utc(start, "start")
     end_utc = _utc(end, "end")
@@ -118,6 +121,8 @@ def build_document(
     }
     if redactions is not None:
         document["redactions"] = redactions
+    if recording is not None:
+        document["recording"] = dict(recording)
     return fit_item_limit(document)
 
 

@@ -201,7 +201,7 @@ def open_blob_sink(
     else:
         assert account_url is not None
         if credential_factory is None:
-            from app.azure_credential import default_credential
+            from app.model.azure_credential import default_credential
 
             credential_factory = default_credential
         service = BlobServiceClient(account_url, credential=credential_factory(), **options)

@@ -95,7 +95,7 @@ class RecordingTap:
 
     def agent_delta(self, item_id: str, text: str, b64_length: int, at: float) -> None:
         """A model audio delta the upstream loop relayed unparsed (``b64_length`` from
-        `app.frames.audio_delta_facts`)."""
+        `app.rules.frames.audio_delta_facts`)."""
         if not self._offer((AGENT, at, text, item_id, 0)):
             self._lost_agent += self._samples(b64_length)
 

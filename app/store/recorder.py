@@ -26,7 +26,7 @@ import attrs
 import trio
 
 from app.store.base import ConversationStore, InvalidDocumentError, SaveOutcome, StoreError
-from app.store.recovery import recover_checkpoints
+from app.store.recovery import Amend, recover_checkpoints
 from app.store.spool import Spool
 from app.store.spool_health import SpoolHealth
 
@@ -139,15 +139,17 @@ class DurableRecorder:
             except OSError as exc:
                 log.warning("Could not delete the checkpoint of session %s: %s", session_id, exc)
 
-    async def recover(self) -> int:
+    async def recover(self, amend: Amend | None = None) -> int:
         """At start-up: turn checkpoints left by a crash into pending documents; return how many.
 
         Each becomes a pending entry with ``overwrite=False``, unless an entry with the same key
         is already pending (the final document made it to the spool), in which case the
-        checkpoint is just deleted.  Call it before the first call is accepted.
+        checkpoint is just deleted.  ``amend`` (blocking, run in the same worker thread) may
+        rewrite each recovered document first: the call recording seals the crashed call's
+        audio and says so in the document.  Call it before the first call is accepted.
         """
         try:
-            counts = await trio.to_thread.run_sync(recover_checkpoints, self.spool)
+            counts = await trio.to_thread.run_sync(recover_checkpoints, self.spool, amend)
         except OSError as exc:
             # Calls are still served (the store may be fine); the state is on /readyz.
             self.spool_health.failed("recover checkpoints", exc)

@@ -14,13 +14,23 @@ the store inserts it only when it holds nothing under that id.  Blocking: run it
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from app.store.spool import Spool
 
-__all__ = ["recover_checkpoints"]
+__all__ = ["Amend", "recover_checkpoints"]
+
+#: Rewrites a recovered checkpoint before it is spooled (blocking; see `recover_checkpoints`).
+Amend = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def recover_checkpoints(spool: Spool) -> tuple[int, int, int]:
+def recover_checkpoints(spool: Spool, amend: Amend | None = None) -> tuple[int, int, int]:
     """Turn ``spool``'s checkpoints into pending documents.
+
+    ``amend`` rewrites each document with messages before it is spooled: the call recording
+    (`app.recording.service`) seals what the dead call staged for commit and marks the
+    document's ``recording`` as cut by the crash.
 
     Returns ``(recovered, empty, pending)``: checkpoints now pending, checkpoints without
     messages (a call with nothing said writes no document: dropped), and the pending count.
@@ -33,7 +43,9 @@ def recover_checkpoints(spool: Spool) -> tuple[int, int, int]:
         if entry is not None:
             if not entry.doc.get("messages"):
                 empty += 1
-            elif spool.write_pending(entry.doc, overwrite=False):
+            elif spool.write_pending(
+                amend(dict(entry.doc)) if amend is not None else entry.doc, overwrite=False
+            ):
                 recovered += 1
             spool.remove(path)
     return recovered, empty, len(spool.pending())

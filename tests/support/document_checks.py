@@ -18,6 +18,7 @@ from app.record.document import (
 )
 from app.record.redaction import KINDS
 from app.rules.channels import Channel
+from app.recording.field import FIELD_KEYS
 from app.rules.reasons import DisconnectReason
 
 DOCUMENT_KEYS = {
@@ -39,7 +40,14 @@ def utf8_size(document: dict[str, Any]) -> int:
 def check_document(document: dict[str, Any], *, budget: int = DOCUMENT_BUDGET_BYTES) -> None:
     """Every invariant of a stored conversation document."""
     truncated = document.get("truncated")
-    assert set(document) - {"truncated", "redactions"} == DOCUMENT_KEYS
+    assert set(document) - {"truncated", "redactions", "recording"} == DOCUMENT_KEYS
+    recording = document.get("recording")
+    if recording is not None:  # RECORD_CALLS: where the recording is, how long, how whole
+        assert set(recording) == FIELD_KEYS
+        assert recording["name"] == document["id"] + ".wav"
+        assert recording["where"] in ("blob", "local") and recording["format"] == "audio/wav"
+        assert math.isfinite(recording["seconds"]) and recording["seconds"] >= 0
+        assert recording["complete"] is (not recording["cut_by_crash"] and not recording["gaps"])
     redactions = document.get("redactions")
     if redactions is not None:  # REDACT_PII: how many of each kind were replaced
         assert set(redactions) == set(KINDS)

@@ -47,6 +47,12 @@ PURE_MODULES = (
     "app.phone.caller_id",
     "app.phone.twilio_media",
     "app.phone.acs_media",
+    # The recording's pure parts: the as-heard mixer, the WAV header, G.711, the document field.
+    "app.recording.mixer",
+    "app.recording.wav",
+    "app.recording.g711",
+    "app.recording.field",
+    "app.recording.stats",
 )
 PURE = (*PURE_PACKAGES, *PURE_MODULES)
 #: Packages whose ``__init__`` runs on the way to a pure module: checked like one (their other
@@ -170,6 +176,11 @@ ARROWS = (
         "the model knows no call, store, web, admission or process",
         "app.model",
         (PROCESS, *SERVING, "app.call", "app.store"),
+    ),
+    Arrow(
+        "the recording knows no call, store, live board, web, admission or process",
+        "app.recording",
+        (PROCESS, *SERVING, "app.call", "app.store", "app.live", "app.simulator"),
     ),
     Arrow(
         "the live board knows calls by their feed only",
