@@ -137,6 +137,8 @@ class Call:
         if self.recordings is not None:
             name = recording_name(document_id(self.session_id, self.start_time))
             self.recording = self.recordings.for_call(name, clock=self.clock)
+            # The recording's zero is the document's session_start: their lengths agree.
+            self.recording.started_at = self.clock()
         tap = self.recording.tap if self.recording is not None else None
         self._audio_delta = names(dialect).audio_delta
         self.feed = self.live.feed(
@@ -213,7 +215,6 @@ class Call:
                         nursery.start_soon(supervise, self._checkpoints)
                         nursery.start_soon(supervise, self._limits)
                         if self.recording is not None:
-                            self.recording.started_at = self.started_at
                             nursery.start_soon(self._record, self.recording)
                 connection_nursery.cancel_scope.cancel()
         finally:
@@ -363,15 +364,16 @@ class Call:
     async def _save(self) -> None:
         assert self.reason is not None
         recording = None
+        end, end_time = self.clock(), self.wall_clock()  # the document's end and the recording's
         if self.recording is not None:
             # Before the save: the document says what the recording holds, and the recording
             # is committed (or sealed for the flusher) before the document lands.  A call with
             # nothing said writes no document, and keeps no recording either.
             if self.tracker.record().messages:
-                recording = await self.recording.finish(self.clock())
+                recording = await self.recording.finish(end)
             else:
                 await self.recording.discard()
-        document = self.document(self.reason, recording=recording)
+        document = self.document(self.reason, recording=recording, end=end_time)
         if document is None:
             log.info(
                 "No messages to log for session %s - skipping conversation log", self.session_id
@@ -401,7 +403,11 @@ class Call:
         )
 
     def document(
-        self, reason: DisconnectReason, *, recording: dict[str, Any] | None = None
+        self,
+        reason: DisconnectReason,
+        *,
+        recording: dict[str, Any] | None = None,
+        end: datetime | None = None,
     ) -> dict[str, Any] | None:
         """The conversation document as of now, or None if nothing was said."""
         return build_document(
@@ -409,7 +415,7 @@ class Call:
             session_id=self.session_id,
             customer_id=self.customer_id,
             start=self.start_time,
-            end=self.wall_clock(),
+            end=end or self.wall_clock(),
             reason=reason,
             redact_pii=self.limits.redact_pii,
             channel=self.channel,

@@ -47,7 +47,7 @@ from app.recording.tap import (
 )
 from app.recording.wav import WavFormat
 
-__all__ = ["BLOCK_SECONDS", "COMMIT_TIMEOUT", "CallRecording", "Encoding"]
+__all__ = ["BLOCK_SECONDS", "COMMIT_TIMEOUT", "FINISH_TIMEOUT", "CallRecording", "Encoding"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,9 @@ BLOCK_SECONDS: Final = 5.0
 COMMIT_TIMEOUT: Final = 3.0
 #: How long `finish` waits for the writer task to put down a block it is writing.
 WRITER_STOP_TIMEOUT: Final = 2.0
+#: The most `finish` takes in all (the writer, the last block, the seal, the commit): the
+#: call's shutdown must go on to save the document whatever the disk or the storage do.
+FINISH_TIMEOUT: Final = WRITER_STOP_TIMEOUT + COMMIT_TIMEOUT + 3.0
 
 
 @attrs.frozen
@@ -149,7 +152,24 @@ class CallRecording:
 
     async def finish(self, end: float) -> dict[str, Any]:
         """Mix up to ``end`` (the call's clock), write, seal and try to commit; the document's
-        ``recording`` field.  Call it once, shielded, in the call's shutdown."""
+        ``recording`` field.  Call it once, shielded, in the call's shutdown.
+
+        Bounded by `FINISH_TIMEOUT`: a disk that hangs leaves the recording unsealed (a gap is
+        counted and the field says what was staged), so the document is saved regardless.
+        """
+        with trio.move_on_after(FINISH_TIMEOUT):
+            return await self._finish(end)
+        log.error("Recording %s: not finished within %g s", self.name, FINISH_TIMEOUT)
+        self.mixer.gaps += 1
+        return recording_field(
+            name=self.name,
+            where=self.sink.where,
+            seconds=self.format.seconds(self.staged_bytes),
+            cut_by_crash=False,
+            gaps=self.mixer.gaps,
+        )
+
+    async def _finish(self, end: float) -> dict[str, Any]:
         if self._field is not None:
             return self._field
         self.tap.close()

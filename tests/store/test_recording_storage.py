@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import time
 import wave
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +20,6 @@ from tests.support.azurite import Azurite, connection_string, free_port
 
 FMT = WavFormat(rate=24_000)
 NAME = "ai_conv_s1_20261206T120000Z.wav"
-
-
-@pytest.fixture
-def azurite(tmp_path: Path) -> Iterator[Azurite]:
-    server = Azurite.start(tmp_path / "azurite")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def blocks_of(seconds: list[float]) -> list[bytes]:
