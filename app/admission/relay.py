@@ -146,6 +146,8 @@ class Relay:
             await self.recordings.start(nursery)
             amend = self.recordings.amend_checkpoint
         await self.recorder.recover(amend)
+        if self.recordings is not None:
+            self.recordings.wake()  # recordings the recovery sealed are committed now
         await nursery.start(self.store.keep_opening, STORE_STARTUP_WAIT)
         await nursery.start(self.recorder.run_flusher)
         # Local recordings expire with their documents (the folder app.recording's readers read).

@@ -152,6 +152,7 @@ def _announce(binds: list[str], settings: Settings) -> None:
         announce(f"relay listening on {bind}")
     announce(f"upstream: {settings.describe_upstream()}")
     announce(f"store: {settings.describe_store()}")
+    announce(f"recording: {settings.describe_recording()}")
     if settings.admin_token is None:
         log.warning("ADMIN_TOKEN is unset: the admin API answers only loopback clients")
     if settings.call_token_secret is None:

@@ -21,7 +21,7 @@ from app.model.upstream import Upstream, UpstreamConnector
 from app.recording.sinks import CONTAINER
 from app.recording.staging import StagingArea
 from app.simulator import SimulatorOptions
-from tests.support.azurite import Azurite
+from tests.support.azurite import Azurite, connection_string, free_port
 from tests.support.harness import (
     IO_TIMEOUT,
     DelegatingConnector,
@@ -47,10 +47,7 @@ SLACK = 0.1
 
 
 def download(azurite: Azurite, name: str) -> bytes:
-    from azure.storage.blob import BlobServiceClient
-
-    service = BlobServiceClient.from_connection_string(azurite.connection_string)
-    data: bytes = service.get_blob_client(CONTAINER, name).download_blob().readall()
+    data: bytes = blob_service(azurite).get_blob_client(CONTAINER, name).download_blob().readall()
     return data
 
 
@@ -202,3 +199,54 @@ FRAMES = 1500
 def quiet_frame(n: int) -> bytes:
     """20 ms of a tone too quiet for the simulator's VAD; each frame different."""
     return array("h", [n, *[50, -50] * 239, 50]).tobytes()
+
+
+async def test_blob_storage_down_during_the_call_the_recording_lands_once_later(
+    tmp_path: Path,
+) -> None:
+    port = free_port()  # Blob Storage is down: nothing listens there yet
+    settings = relay_settings(
+        tmp_path, record_calls=True, azure_storage_connection_string=connection_string(port)
+    )
+    async with running_relay(settings, simulator=SimulatorOptions(speed=4.0)) as relay:
+        recordings = relay.app.relay.recordings
+        assert recordings is not None
+        recordings.block_seconds = 0.5
+        async with connect(relay, customer_id="outage") as client:
+            caller = Caller(client)
+            await client.say("Hello there")
+            await caller.send(tone(2.5), speaking=True)
+            await client.hang_up()
+        await relay.wait_calls_ended()
+        [doc] = await relay.documents()  # the document does not wait for the recording
+        recording = doc["recording"]
+        assert recording["where"] == "blob" and recording["complete"] is True
+        assert recordings.staging.sealed() == [recording["name"]]  # kept on disk meanwhile
+        assert recordings.stats.upload_failures >= 1 and recordings.stats.committed == 0
+        server = await trio.to_thread.run_sync(Azurite.start, tmp_path / "azurite", port)
+        try:
+            await eventually(lambda: recordings.stats.committed == 1)
+            service = blob_service(server)
+            blob = service.get_blob_client(CONTAINER, recording["name"])
+            params, left, _ = read_wav(blob.download_blob().readall())
+            committed, uncommitted = blob.get_block_list("all")
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(server.stop)
+    assert abs(params.nframes / params.framerate - recording["seconds"]) < 0.001
+    ids = [block.id for block in committed]
+    assert len(ids) == len(set(ids)) >= 2 and ids[0] == "rec-header" and not uncommitted
+    assert recordings.staging.sealed() == []
+    assert recordings.stats.committed == 1  # uploaded once: nothing left to retry
+    assert max(energy(left)) > 100  # the caller's tone made it
+
+
+def blob_service(server: Azurite) -> Any:
+    from azure.storage.blob import BlobServiceClient
+
+    return BlobServiceClient.from_connection_string(server.connection_string)
+
+
+def tone(seconds: float) -> bytes:
+    """A tone too quiet for the simulator's voice detection, loud enough to measure."""
+    return array("h", [200, -200] * int(seconds * 12_000)).tobytes()
