@@ -31,6 +31,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from app.admission.relay import Relay
+from app.recording.stats import RecordingStats
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ GAUGE_MODES: dict[str, GaugeMode] = {
     "relay_spool_pending": "livesum",
     "relay_last_save_seconds": "mostrecent",
     "relay_last_save_request_units": "mostrecent",
+    "relay_recordings_pending": "livesum",
 }
 
 
@@ -144,6 +146,52 @@ class RelayCollector(Collector):
             "Cosmos DB request units charged for the last save",
             value=recorder.last_request_charge,
         )
+        if relay.recordings is not None:
+            yield from _recording_metrics(relay.recordings.stats)
+
+
+def _recording_metrics(stats: RecordingStats) -> Iterator[Metric]:
+    """RECORD_CALLS: the recordings' counters (absent when recording is off)."""
+    for name, help_text, value in (
+        ("relay_recordings_started", "Calls whose recording writer started", stats.calls),
+        (
+            "relay_recording_gaps",
+            "Runs of audio missing from recordings (the writer fell behind or a disk failed)",
+            stats.gaps,
+        ),
+        (
+            "relay_recording_items_dropped",
+            "Audio frames or cuts the hot path could not hand to a writer that fell behind",
+            stats.dropped_items,
+        ),
+        (
+            "relay_recording_blocks_staged",
+            "Recording blocks written to staging",
+            stats.blocks_staged,
+        ),
+        (
+            "relay_recording_blocks_uploaded",
+            "Recording blocks staged in Blob Storage while their call ran",
+            stats.blocks_uploaded,
+        ),
+        (
+            "relay_recording_upload_failures",
+            "Uploads or commits of recordings that failed (retried from staging)",
+            stats.upload_failures,
+        ),
+        ("relay_recordings_committed", "Recordings committed (file or blob)", stats.committed),
+        (
+            "relay_recordings_recovered",
+            "Recordings of crashed calls sealed at start-up",
+            stats.recovered,
+        ),
+    ):
+        yield CounterMetricFamily(name, help_text, value=value)
+    yield GaugeMetricFamily(
+        "relay_recordings_pending",
+        "Sealed recordings waiting in staging to be committed",
+        value=stats.pending,
+    )
 
 
 @attrs.define(eq=False)

@@ -21,6 +21,7 @@ from app.model.upstream import Upstream, UpstreamConnector
 from app.recording.sinks import CONTAINER
 from app.recording.staging import StagingArea
 from app.simulator import SimulatorOptions
+from app.web.metrics import RelayCollector
 from tests.support.azurite import Azurite, connection_string, free_port
 from tests.support.harness import (
     IO_TIMEOUT,
@@ -189,6 +190,9 @@ async def test_a_writer_that_stalls_never_touches_the_voice(tmp_path: Path) -> N
     recording = doc["recording"]
     assert recording["gaps"] >= 1 and recording["complete"] is False
     assert recordings.stats.gaps >= 1
+    metrics = {f.name: f.samples[0].value for f in RelayCollector(relay.app.relay).collect()}
+    assert metrics["relay_recording_gaps"] >= 1  # what an operator sees on /metrics
+    assert metrics["relay_recording_items_dropped"] == recordings.stats.dropped_items > 0
     params, _, _ = read_wav((tmp_path / "recordings" / recording["name"]).read_bytes())
     assert abs(params.nframes / params.framerate - doc["duration_seconds"]) <= FRAME
 
