@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/relay_bench.py [--calls 50,100,150,200] [--seconds 10] [--runs 3]
         [--workers 1,2] [--no-baseline] [--no-burst] [--syscalls] [--compression] [--no-offer]
+        [--recording]
 
 The relay under test (``python -m app`` with WORKERS=N) runs pinned to CPU 0.  A Node process
 pinned to CPU 1 (bench/loadgen.mjs) plays N browsers — each sends a 20 ms PCM16 frame every 20 ms
@@ -13,9 +14,11 @@ figure comes with its ratio to a peer measured under the same load from the neig
 Per step it prints the round trip (browser send -> delta back) p50/p99, frames lost, the relay's
 CPU share, and two figures that resist a busy machine better than latency does: the relay's CPU
 milliseconds per 1000 echoes (one echo = a frame in and its delta back) and its context switches
-per echo.  Capacity = the most calls with p99 < 50 ms and no frame lost.  ``--syscalls`` adds a
-short step under ``strace -c -f`` per relay: system calls per echo.  All traffic stays on
-127.0.0.1; every process it starts, it stops.
+per echo.  Capacity = the most calls with p99 < 50 ms and no frame lost.  ``--recording`` adds
+``relay-rec``: the same relay with RECORD_CALLS=true (recordings under its data directory), whose
+CPU per echo is then also given as a ratio to the recording-off relay of the same run.
+``--syscalls`` adds a short step under ``strace -c -f`` per relay: system calls per echo.  All
+traffic stays on 127.0.0.1; every process it starts, it stops.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 START_TIMEOUT = 30.0
 P99_LIMIT_MS = 50.0
+#: The target that records every call (``--recording``).
+RECORDING = "relay-rec"
 
 
 def ensure_node_deps() -> None:
@@ -87,7 +92,12 @@ def start_target(
             "REALTIME_UPSTREAM_URL": upstream,
             "WS_COMPRESSION": "true" if args.compression else "false",
             "MAX_CALLS": "2000",
-            "WORKERS": target.removeprefix("relay-w") if target != "reference" else "1",
+            "WORKERS": (
+                target.removeprefix("relay-w")
+                if target.startswith("relay-w")
+                else args.workers.split(",")[0] if target == RECORDING else "1"
+            ),
+            "RECORD_CALLS": "true" if target == RECORDING else "false",
         }
     process = subprocess.Popen(
         pinned(args.relay_cpus, argv), cwd=cwd, env=env, stdout=subprocess.PIPE, text=True
@@ -226,6 +236,9 @@ def main() -> int:
     parser.add_argument("--syscall-calls", type=int, default=20)
     parser.add_argument("--compression", action="store_true", help="WS_COMPRESSION=true")
     parser.add_argument(
+        "--recording", action="store_true", help="also a relay with RECORD_CALLS=true"
+    )
+    parser.add_argument(
         "--no-offer",
         action="store_true",
         help="browsers do not offer permessage-deflate (real browsers always do)",
@@ -233,6 +246,8 @@ def main() -> int:
     args = parser.parse_args()
     steps = [int(n) for n in args.calls.split(",")]
     targets = [f"relay-w{int(n)}" for n in args.workers.split(",")]
+    if args.recording:
+        targets.append(RECORDING)
     if args.reference:
         targets.insert(0, "reference")
     if not args.no_baseline:

@@ -119,6 +119,10 @@ def print_summary(
     for peer in ("baseline", "reference"):
         if peer in targets:
             _print_ratios(pick, runs, calls, [t for t in targets if t != peer], peer)
+    if "relay-rec" in targets:  # RECORD_CALLS=true against the same relay without it
+        plain = next((t for t in targets if t.startswith("relay-w")), None)
+        if plain is not None:
+            _print_ratios(pick, runs, calls, ["relay-rec"], plain)
     _print_syscalls(syscalls)
 
 
