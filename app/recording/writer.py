@@ -46,6 +46,7 @@ from app.recording.tap import (
     base64_of,
 )
 from app.recording.wav import WavFormat
+from app.settings import RECORDING_MARGIN
 
 __all__ = ["BLOCK_SECONDS", "COMMIT_TIMEOUT", "FINISH_TIMEOUT", "CallRecording", "Encoding"]
 
@@ -61,7 +62,8 @@ DRAIN_INTERVAL: Final = 0.2
 WRITER_STOP_TIMEOUT: Final = 2.0
 #: The most `finish` takes in all (the writer, the last block, the seal, the commit): the
 #: call's shutdown must go on to save the document whatever the disk or the storage do.
-FINISH_TIMEOUT: Final = WRITER_STOP_TIMEOUT + COMMIT_TIMEOUT + 3.0
+#: `app.settings.RECORDING_MARGIN` (SHUTDOWN_GRACE covers it).
+FINISH_TIMEOUT: Final = RECORDING_MARGIN
 
 
 @attrs.frozen

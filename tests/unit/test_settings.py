@@ -72,6 +72,23 @@ def test_values_are_parsed() -> None:
     assert "sk-secret" not in settings.describe_upstream()
 
 
+def test_recording_settings_and_where_recordings_go() -> None:
+    assert Settings.from_env({}).record_calls is False
+    assert Settings.from_env({}).describe_recording() == "off"
+    local = Settings.from_env({"RECORD_CALLS": "on", "DATA_DIR": "/srv/relay"})
+    assert local.record_calls is True
+    assert local.describe_recording() == "files under /srv/relay/recordings"
+    keyed = Settings.from_env(
+        {"RECORD_CALLS": "true", "AZURE_STORAGE_CONNECTION_STRING": "AccountKey=s3cret;x=y"}
+    )
+    assert keyed.azure_storage_connection_string == "AccountKey=s3cret;x=y"
+    assert "s3cret" not in repr(keyed) and "s3cret" not in keyed.describe_recording()
+    entra = Settings.from_env(
+        {"RECORD_CALLS": "true", "AZURE_STORAGE_ACCOUNT_URL": "https://a.blob.core.windows.net"}
+    )
+    assert entra.describe_recording().startswith("Blob Storage https://a.blob.core.windows.net")
+
+
 def test_simulator_literal_selects_the_simulator() -> None:
     assert Settings.from_env({"REALTIME_UPSTREAM_URL": "simulator"}).uses_simulator
 
@@ -112,6 +129,20 @@ def test_simulator_literal_selects_the_simulator() -> None:
         ({"CALLER_ID_SECRET": "short"}, "CALLER_ID_SECRET must be at least 32"),
         ({"CALLER_ID_MODE": "plain"}, "CALLER_ID_MODE must be one of HASH, NUMBER"),
         ({"CALLER_ID_MAP": "/nonexistent/map.json"}, "CALLER_ID_MAP: cannot read"),
+        ({"RECORD_CALLS": "please"}, "RECORD_CALLS must be true or false"),
+        ({"AZURE_STORAGE_ACCOUNT_URL": "acct.blob"}, "AZURE_STORAGE_ACCOUNT_URL must be an"),
+        (
+            {
+                "AZURE_STORAGE_ACCOUNT_URL": "https://a.blob.core.windows.net",
+                "AZURE_STORAGE_CONNECTION_STRING": "AccountName=a;AccountKey=k",
+            },
+            "AZURE_STORAGE_ACCOUNT_URL .* or AZURE_STORAGE_CONNECTION_STRING, not both",
+        ),
+        ({"AZURE_STORAGE_CONNECTION_STRING": "s3cret"}, "the value is not shown"),
+        (
+            {"RECORD_CALLS": "true", "SHUTDOWN_GRACE": "20"},
+            r"SAVE_TIMEOUT \+ 13 s \(23 s\) with RECORD_CALLS",
+        ),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:
