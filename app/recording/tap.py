@@ -49,10 +49,21 @@ LOST: Final = 5  # (LOST, at, "", "", caller samples << 32 | agent samples)
 Item = tuple[int, float, str, str, int]
 
 _AUDIO_FIELD = re.compile(r'"(?:audio|delta)"\s*:\s*"([A-Za-z0-9+/=]*)"')
+_COMPACT_KEYS = ('"audio":"', '"delta":"')
 
 
 def base64_of(text: str) -> str:
-    """The base64 audio of a frame the loops recognised (``audio`` or ``delta``), or ""."""
+    """The base64 audio of a frame the loops recognised (``audio`` or ``delta``), or "".
+
+    Two string searches for the compact layout every client and server writes; a regular
+    expression for any other spacing (`app.rules.frames` lets whitespace through)."""
+    for key in _COMPACT_KEYS:
+        start = text.find(key)
+        if start >= 0:
+            start += len(key)
+            end = text.find('"', start)
+            if end >= 0:
+                return text[start:end]
     match = _AUDIO_FIELD.search(text)
     return match.group(1) if match else ""
 

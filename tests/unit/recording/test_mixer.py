@@ -134,3 +134,13 @@ def test_every_sample_is_emitted_once_and_the_length_is_the_calls(
     assert emitted == round(end * RATE)
     left, right = channels(out)
     assert set(left) <= {0, 1} and set(right) <= {0, 2}
+
+
+def test_the_base64_is_found_in_either_layout() -> None:
+    from app.recording.tap import base64_of
+
+    assert base64_of('{"type":"input_audio_buffer.append","audio":"AAEC"}') == "AAEC"
+    assert base64_of('{"type": "input_audio_buffer.append", "audio" : "AAED"}') == "AAED"
+    delta = '{"type":"response.output_audio.delta","item_id":"i","delta":"QQ=="}'
+    assert base64_of(delta) == "QQ=="
+    assert base64_of('{"type":"x"}') == ""
