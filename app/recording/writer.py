@@ -139,7 +139,11 @@ class CallRecording:
                     return  # the tap closed: the call is finishing
                 if self.clock() >= deadline:
                     deadline = self.clock() + self.block_seconds
-                    await self._write_block(self.mixer.take(self.clock() - self.started_at))
+                    # Interleaving seconds of audio takes milliseconds: in a thread, so the
+                    # event loop (every call's voice) gets the GIL back every few ms meanwhile.
+                    # Nothing else touches the mixer while this task waits for it.
+                    now = self.clock() - self.started_at
+                    await self._write_block(await trio.to_thread.run_sync(self.mixer.take, now))
         finally:
             self._stopped.set()
 
