@@ -58,7 +58,7 @@ from app.record.tracker import ConversationTracker
 from app.rules.channels import Channel
 from app.recording.field import recording_name
 from app.recording.service import RecordingService
-from app.recording.writer import CallRecording
+from app.recording.writer import CallRecording, Encoding
 from app.rules.close_codes import CLOSE_FOR_REASON
 from app.rules.dialect import names
 from app.rules.frame_policy import FramePolicy
@@ -94,6 +94,9 @@ class Call:
     channel: Channel = Channel.WEB
     #: Call recording (``RECORD_CALLS``): None records nothing and costs the hot path nothing.
     recordings: RecordingService | None = None
+    #: The call's audio for the recording: PCM16 24 kHz (web); a phone channel passes
+    #: ``Encoding.g711_ulaw()`` for its 8 kHz u-law.
+    recording_encoding: Encoding | None = None
 
     tracker: ConversationTracker = attrs.field(init=False)
     feed: CallFeed = attrs.field(init=False)
@@ -136,7 +139,9 @@ class Call:
         self.start_time = self.wall_clock()
         if self.recordings is not None:
             name = recording_name(document_id(self.session_id, self.start_time))
-            self.recording = self.recordings.for_call(name, clock=self.clock)
+            self.recording = self.recordings.for_call(
+                name, clock=self.clock, encoding=self.recording_encoding
+            )
             # The recording's zero is the document's session_start: their lengths agree.
             self.recording.started_at = self.clock()
         tap = self.recording.tap if self.recording is not None else None

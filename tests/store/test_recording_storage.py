@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import time
 import wave
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +148,36 @@ async def test_an_outage_keeps_the_recording_staged_until_storage_is_back(tmp_pa
                 await trio.to_thread.run_sync(server.stop)
         nursery.cancel_scope.cancel()
     assert service.stats.committed == 1
+
+
+async def test_a_phone_calls_ulaw_audio_is_recorded_as_8_khz_pcm(tmp_path: Path) -> None:
+    import base64
+
+    from app.recording.stats import RecordingStats
+    from app.recording.writer import CallRecording, Encoding
+
+    now = [0.0]
+    recording = CallRecording(
+        name=NAME,
+        staging=StagingArea(tmp_path / "recordings"),
+        sink=LocalSink(tmp_path / "recordings"),
+        stats=RecordingStats(),
+        blob_limiter=trio.CapacityLimiter(1),
+        encoding=Encoding.g711_ulaw(),
+        clock=lambda: now[0],
+    )
+    (tmp_path / "recordings").mkdir()
+    # 20 ms frames of u-law (160 bytes at 8 kHz): the caller's 0x80 (+32124), the agent's 0x00.
+    for n in range(50):
+        now[0] = 0.02 * (n + 1)
+        recording.tap.caller_audio(base64.b64encode(b"\x80" * 160).decode(), now[0])
+    recording.tap.agent_audio("item1", base64.b64encode(b"\x00" * 800).decode(), 1.0)
+    field = await recording.finish(2.0)
+    assert field["seconds"] == 2.0 and field["complete"] is True
+    data = (tmp_path / "recordings" / NAME).read_bytes()
+    with wave.open(io.BytesIO(data)) as reader:
+        assert (reader.getnchannels(), reader.getframerate()) == (2, 8_000)
+        frames = array("h", reader.readframes(reader.getnframes()))
+    left, right = frames[0::2], frames[1::2]
+    assert set(left[:8_000]) == {32124} and set(left[8_000:]) == {0}
+    assert set(right[:8_000]) == {0} and set(right[8_000:8_800]) == {-32124}
