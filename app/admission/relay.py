@@ -143,7 +143,11 @@ class Relay:
         amend = None
         if self.recordings is not None:
             # Before the recovery: it seals crashed calls' recordings for the flusher.
-            await self.recordings.start(nursery)
+            try:
+                await self.recordings.start(nursery)
+            except OSError as exc:
+                # Calls go on (each recording logs its own disk errors); the voice comes first.
+                log.error("Call recording cannot use %s: %s", self.recordings.directory, exc)
             amend = self.recordings.amend_checkpoint
         await self.recorder.recover(amend)
         if self.recordings is not None:
