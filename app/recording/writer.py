@@ -111,7 +111,10 @@ class CallRecording:
     _stopped: trio.Event = attrs.field(factory=trio.Event, init=False)
     _begun: bool = attrs.field(default=False, init=False)
     _upload: bool = attrs.field(default=True, init=False)
+    #: Held while blocks are written (in order), and while the mixer runs in a thread.
     _lock: trio.Lock = attrs.field(factory=trio.Lock, init=False)
+    _mixing: trio.Lock = attrs.field(factory=trio.Lock, init=False)
+    _next_seq: int = attrs.field(default=0, init=False)
     _disk_failed: bool = attrs.field(default=False, init=False)
     _field: dict[str, Any] | None = attrs.field(default=None, init=False)
 
@@ -143,7 +146,9 @@ class CallRecording:
                     # event loop (every call's voice) gets the GIL back every few ms meanwhile.
                     # Nothing else touches the mixer while this task waits for it.
                     now = self.clock() - self.started_at
-                    await self._write_block(await trio.to_thread.run_sync(self.mixer.take, now))
+                    async with self._mixing:
+                        data = await trio.to_thread.run_sync(self.mixer.take, now)
+                    await self._write_block(data)
         finally:
             self._stopped.set()
 
@@ -193,9 +198,11 @@ class CallRecording:
         self.tap.close()
         with trio.move_on_after(WRITER_STOP_TIMEOUT):
             await self._stopped.wait()
-        self._drain()
+        async with self._mixing:  # a writer that hung elsewhere is not mixing meanwhile
+            self._drain()
+            data = self.mixer.finish(end - self.started_at)
         await self._begin()
-        await self._write_block(self.mixer.finish(end - self.started_at))
+        await self._write_block(data)
         seal = Seal(self.format.seconds(self.staged_bytes), self.mixer.gaps, cut_by_crash=False)
         self.stats.gaps += self.mixer.gaps
         self._field = recording_field(
@@ -215,16 +222,19 @@ class CallRecording:
         return self._field
 
     async def discard(self) -> None:
-        """The call wrote no document (nothing was said): stop, and keep no recording."""
+        """The call wrote no document (nothing was said): stop, and keep no recording.
+        Bounded by `FINISH_TIMEOUT` like `finish`."""
         self.tap.close()
-        with trio.move_on_after(WRITER_STOP_TIMEOUT):
-            await self._stopped.wait()
-        async with self._lock:
-            self.mixer.finish(0.0)
-            try:
-                await trio.to_thread.run_sync(self.staging.remove, self.name)
-            except OSError as exc:
-                self._disk_error(exc)
+        with trio.move_on_after(FINISH_TIMEOUT):
+            with trio.move_on_after(WRITER_STOP_TIMEOUT):
+                await self._stopped.wait()
+            async with self._mixing:
+                self.mixer.finish(0.0)
+            async with self._lock:
+                try:
+                    await trio.to_thread.run_sync(self.staging.remove, self.name)
+                except OSError as exc:
+                    self._disk_error(exc)
 
     async def _commit_now(self) -> bool:
         """Commit within `COMMIT_TIMEOUT`; False leaves it to the flusher."""
@@ -291,8 +301,9 @@ class CallRecording:
     async def _write_block(self, data: bytes) -> None:
         if not data:
             return
+        seq = self._next_seq  # taken before any checkpoint: block numbers follow the audio
+        self._next_seq += 1
         async with self._lock:
-            seq = self.blocks
             try:
                 await trio.to_thread.run_sync(self.staging.write_block, self.name, seq, data)
             except OSError as exc:

@@ -254,3 +254,16 @@ def blob_service(server: Azurite) -> Any:
 def tone(seconds: float) -> bytes:
     """A tone too quiet for the simulator's voice detection, loud enough to measure."""
     return array("h", [200, -200] * int(seconds * 12_000)).tobytes()
+
+
+async def test_a_call_with_nothing_said_keeps_no_recording(tmp_path: Path) -> None:
+    settings = relay_settings(tmp_path, record_calls=True)
+    async with running_relay(settings) as relay:
+        async with connect(relay, customer_id="silent") as client:
+            await Caller(client).send(tone(0.5), speaking=False)  # too quiet to be speech
+            await client.hang_up()
+        await relay.wait_calls_ended()
+        assert await relay.documents() == []
+        recordings = relay.app.relay.recordings
+        assert recordings is not None and recordings.stats.calls == 1
+    assert sorted(p.name for p in (tmp_path / "recordings").rglob("*")) == [".staging"]
