@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import random
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -135,7 +136,9 @@ class CallRecording:
         self.stats.calls += 1
         try:
             await self._begin()
-            deadline = self.clock() + self.block_seconds
+            # The first block comes after a random share of a block more: calls that began
+            # together (a burst of callers, a benchmark) do not write their blocks together.
+            deadline = self.clock() + self.block_seconds * (1 + random.random())
             while True:
                 await trio.sleep(DRAIN_INTERVAL)
                 if not self._drain():
