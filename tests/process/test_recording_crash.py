@@ -5,33 +5,18 @@ and both say it was cut by a crash."""
 from __future__ import annotations
 
 import signal
-from array import array
 from pathlib import Path
 
 import trio
 
-from app.recording.sinks import CONTAINER
 from app.recording.writer import BLOCK_SECONDS
 from tests.support.app_process import call, relay_process, stored_documents, wait_exit
 from tests.support.azurite import Azurite
 from tests.support.polling import eventually
-from tests.support.recording import Caller, energy, read_wav
+from tests.support.recording import Caller, download, energy, read_wav, tone
 
 #: Long enough for the first block, due after one to two blocks' time (spread by the writer).
 TALK_SECONDS = 2 * BLOCK_SECONDS + 1.0
-
-
-def tone(seconds: float) -> bytes:
-    """A tone too quiet for the simulator's voice detection, loud enough to measure."""
-    return array("h", [200, -200] * int(seconds * 12_000)).tobytes()
-
-
-def download(azurite: Azurite, name: str) -> bytes:
-    from azure.storage.blob import BlobServiceClient
-
-    service = BlobServiceClient.from_connection_string(azurite.connection_string)
-    data: bytes = service.get_blob_client(CONTAINER, name).download_blob().readall()
-    return data
 
 
 async def test_sigkill_mid_call_leaves_a_document_and_a_recording_cut_by_the_crash(

@@ -17,7 +17,6 @@ from typing import Any
 import attrs
 import trio
 
-from app.model.upstream import Upstream, UpstreamConnector
 from app.recording.sinks import CONTAINER
 from app.recording.staging import StagingArea
 from app.simulator import SimulatorOptions
@@ -25,8 +24,8 @@ from app.web.metrics import RelayCollector
 from tests.support.azurite import Azurite, connection_string, free_port
 from tests.support.harness import (
     IO_TIMEOUT,
-    DelegatingConnector,
     connect,
+    copying_into,
     relay_settings,
     running_relay,
 )
@@ -35,9 +34,12 @@ from tests.support.recording import (
     FRAME_MS,
     Caller,
     append,
+    blob_service,
+    download,
     energy,
     read_wav,
     speech,
+    tone,
     voiced_runs,
 )
 
@@ -45,11 +47,6 @@ FRAME = FRAME_MS / 1000
 #: Where the caller's and the relay's clocks may disagree on an event: the hop over loopback
 #: and a frame's worth of scheduling on a busy machine.
 SLACK = 0.1
-
-
-def download(azurite: Azurite, name: str) -> bytes:
-    data: bytes = blob_service(azurite).get_blob_client(CONTAINER, name).download_blob().readall()
-    return data
 
 
 def within(runs: list[tuple[float, float]], start: float, end: float) -> bool:
@@ -130,41 +127,10 @@ class StalledStaging(StagingArea):
         return super().write_block(name, seq, data)
 
 
-@attrs.define(eq=False)
-class CountingUpstream:
-    """The real upstream; keeps what the relay sent it."""
-
-    inner: Upstream
-    sent: list[str]
-
-    async def send(self, text: str) -> None:
-        self.sent.append(text)
-        await self.inner.send(text)
-
-    async def receive(self) -> str | bytes:
-        return await self.inner.receive()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-@attrs.define(eq=False)
-class CountingConnector(DelegatingConnector):
-    sent: list[str] = attrs.field(factory=list)
-
-    async def connect(self, nursery: trio.Nursery) -> Upstream:
-        return CountingUpstream(await self.inner.connect(nursery), self.sent)  # type: ignore[return-value]
-
-
 async def test_a_writer_that_stalls_never_touches_the_voice(tmp_path: Path) -> None:
-    counting: list[CountingConnector] = []
-
-    def wrap(inner: UpstreamConnector) -> UpstreamConnector:
-        counting.append(CountingConnector(inner))
-        return counting[0]
-
+    sent: list[str] = []  # every frame the relay sent the model
     settings = relay_settings(tmp_path, record_calls=True, max_frame_rate=100_000.0)
-    async with running_relay(settings, wrap_connector=wrap) as relay:
+    async with running_relay(settings, wrap_connector=copying_into(sent)) as relay:
         recordings = relay.app.relay.recordings
         assert recordings is not None
         stalled = StalledStaging(recordings.staging.root)
@@ -177,15 +143,14 @@ async def test_a_writer_that_stalls_never_touches_the_voice(tmp_path: Path) -> N
             frames = [append(quiet_frame(n)) for n in range(FRAMES)]
             for frame in frames:  # as fast as the socket takes them
                 await client.ws.send_message(frame)
-            [upstream] = counting
-            await eventually(lambda: upstream.sent.count(frames[-1]) == 1, IO_TIMEOUT)
+            await eventually(lambda: sent.count(frames[-1]) == 1, IO_TIMEOUT)
             stats = recordings.stats
             assert stats.dropped_items > 0  # the writer was too far behind for some of them
             stalled.release.set()
             await client.hang_up()
         await relay.wait_calls_ended()
         [doc] = await relay.documents()
-    relayed = [text for text in upstream.sent if '"input_audio_buffer.append"' in text]
+    relayed = [text for text in sent if '"input_audio_buffer.append"' in text]
     assert relayed == frames  # every frame reached the model, unchanged and in order
     recording = doc["recording"]
     assert recording["gaps"] >= 1 and recording["complete"] is False
@@ -245,15 +210,6 @@ async def test_blob_storage_down_during_the_call_the_recording_lands_once_later(
     assert max(energy(left)) > 100  # the caller's tone made it
 
 
-def blob_service(server: Azurite) -> Any:
-    from azure.storage.blob import BlobServiceClient
-
-    return BlobServiceClient.from_connection_string(server.connection_string)
-
-
-def tone(seconds: float) -> bytes:
-    """A tone too quiet for the simulator's voice detection, loud enough to measure."""
-    return array("h", [200, -200] * int(seconds * 12_000)).tobytes()
 
 
 async def test_a_call_with_nothing_said_keeps_no_recording(tmp_path: Path) -> None:

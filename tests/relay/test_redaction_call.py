@@ -8,58 +8,25 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 import trio
 
-from app.model.upstream import Upstream, UpstreamConnector
 from app.store.recorder import DurableRecorder
 from app.store.sqlite import SQLiteStore
 from tests.support.gated_store import GatedStore, factory_for
 from tests.support.harness import (
     IO_TIMEOUT,
-    DelegatingConnector,
     RunningRelay,
     connect,
+    copying_into,
     relay_settings,
     running_relay,
 )
 from tests.support.pii import CARD, COUNTS, EMAIL, PHONE, RAW, REDACTED, SAID
-
-
-@attrs.define(eq=False)
-class RecordingUpstream:
-    """The real upstream, with a copy of every text frame the relay sends the model."""
-
-    inner: Upstream
-    sent: list[str]
-
-    async def send(self, text: str) -> None:
-        self.sent.append(text)
-        await self.inner.send(text)
-
-    async def receive(self) -> str | bytes:
-        return await self.inner.receive()
-
-    async def aclose(self, code: int = 1000) -> None:
-        await self.inner.aclose(code)
-
-
-@attrs.define(eq=False)
-class RecordingConnector(DelegatingConnector):
-    sent: list[str] = attrs.field(factory=list)
-
-    async def connect(self, nursery: trio.Nursery) -> Upstream:
-        return RecordingUpstream(await self.inner.connect(nursery), self.sent)
-
-
-def recording_into(sent: list[str]) -> Callable[[UpstreamConnector], UpstreamConnector]:
-    """A ``wrap_connector`` for `running_relay` whose connector copies frames into ``sent``."""
-    return lambda inner: RecordingConnector(inner, sent)
 
 
 def recorder_of(relay: RunningRelay) -> DurableRecorder:
@@ -104,7 +71,7 @@ async def test_the_stored_document_and_the_checkpoint_hold_no_raw_values(
     settings = relay_settings(tmp_path, checkpoint_interval=0.05)
     assert settings.redact_pii
     sent: list[str] = []
-    async with running_relay(settings, wrap_connector=recording_into(sent)) as relay:
+    async with running_relay(settings, wrap_connector=copying_into(sent)) as relay:
         async with connect(relay, customer_id="caller") as client:
             await client.say(SAID)
             checkpoint = await wait_for_checkpoint(recorder_of(relay))

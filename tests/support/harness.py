@@ -71,6 +71,37 @@ class DelegatingConnector:
 
 
 @attrs.define(eq=False)
+class CopyingUpstream:
+    """The real upstream, with a copy of every text frame the relay sends the model."""
+
+    inner: Upstream
+    sent: list[str]
+
+    async def send(self, text: str) -> None:
+        self.sent.append(text)
+        await self.inner.send(text)
+
+    async def receive(self) -> str | bytes:
+        return await self.inner.receive()
+
+    async def aclose(self, code: int = 1000) -> None:
+        await self.inner.aclose(code)
+
+
+@attrs.define(eq=False)
+class CopyingConnector(DelegatingConnector):
+    sent: list[str] = attrs.field(factory=list)
+
+    async def connect(self, nursery: trio.Nursery) -> Upstream:
+        return CopyingUpstream(await self.inner.connect(nursery), self.sent)
+
+
+def copying_into(sent: list[str]) -> Callable[[UpstreamConnector], UpstreamConnector]:
+    """A ``wrap_connector`` for `running_relay` whose connector copies frames into ``sent``."""
+    return lambda inner: CopyingConnector(inner, sent)
+
+
+@attrs.define(eq=False)
 class RunningRelay:
     app: RelayApp
     port: int

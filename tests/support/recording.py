@@ -23,6 +23,8 @@ import pytest
 import trio
 import trio_websocket
 
+from app.recording.sinks import CONTAINER
+from tests.support.azurite import Azurite
 from tests.support.harness import Client
 
 RATE = 24_000
@@ -171,3 +173,22 @@ def voiced_runs(levels: list[float], window_ms: int = FRAME_MS) -> list[tuple[fl
         else:
             runs.append((start, end))
     return runs
+
+
+def tone(seconds: float) -> bytes:
+    """A tone too quiet for the simulator's voice detection, loud enough to measure."""
+    return array("h", [200, -200] * int(seconds * 12_000)).tobytes()
+
+
+def blob_service(server: Azurite) -> Any:
+    """An azure-storage-blob client of ``server`` (blocking: call it from a thread or briefly)."""
+    from azure.storage.blob import BlobServiceClient
+
+    return BlobServiceClient.from_connection_string(server.connection_string)
+
+
+def download(server: Azurite, name: str) -> bytes:
+    """The recording ``name`` as ``server`` holds it."""
+    blob = blob_service(server).get_blob_client(CONTAINER, name)
+    data: bytes = blob.download_blob().readall()
+    return data
