@@ -91,12 +91,19 @@ class RecordingService:
         return self.sink.where if self.sink is not None else "?"
 
     async def start(self, nursery: trio.Nursery) -> None:
-        """Open the sink, then run the flusher in ``nursery``.
+        """`open`, then run the flusher in ``nursery``.
 
         Raises ``OSError`` when the recordings directory cannot be made.
         """
-        self.sink = await trio.to_thread.run_sync(self._open)
+        await self.open()
         await nursery.start(self.run_flusher)
+
+    async def open(self) -> None:
+        """Make the recordings directory and the sink (no flusher: `flush` is then yours).
+
+        Raises ``OSError`` when the directory cannot be made.
+        """
+        self.sink = await trio.to_thread.run_sync(self._open)
 
     def _open(self) -> RecordingSink:
         self.staging.directory.mkdir(parents=True, exist_ok=True)

@@ -4,20 +4,24 @@ WAV file, after a crash, and after an outage -- each block written once."""
 from __future__ import annotations
 
 import io
+import threading
 import time
 import wave
 from array import array
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import trio
+from azure.core.credentials import AccessToken
 
 from app.recording.service import RecordingService
 from app.recording.sinks import CONTAINER, BlobSink, LocalSink, StorageUnavailable, block_id
 from app.recording.staging import Seal, StagingArea
 from app.recording.wav import WavFormat
-from tests.support.azurite import Azurite, connection_string, free_port
+from tests.support.azurite import Azurite, connection_string, entra_token, free_port
+from tests.support.credentials import FakeCredential
 
 FMT = WavFormat(rate=24_000)
 NAME = "ai_conv_s1_20261206T120000Z.wav"
@@ -90,26 +94,24 @@ async def test_after_a_crash_the_staged_blocks_become_a_recording_marked_cut(
     service = RecordingService.from_settings(
         data_dir=tmp_path, account_url=None, connection_string=azurite.connection_string
     )
-    async with trio.open_nursery() as nursery:
-        await service.start(nursery)
-        staging = service.staging
-        staging.begin(NAME, FMT, "blob")
-        audio = blocks_of([5.0, 5.0])
-        assert service.sink is not None
-        for seq, block in enumerate(audio):
-            staging.write_block(NAME, seq, block)
-            await trio.to_thread.run_sync(service.sink.stage, NAME, seq, block)
-            staging.mark_sent(NAME, seq, len(block))
-        # The process died here; the next one recovers the call's checkpoint.
-        checkpoint = {"id": NAME[:-4], "recording": {"name": NAME, "where": "blob", "gaps": 0}}
-        amended = service.amend_checkpoint(checkpoint)
-        assert amended["recording"] == {
-            "name": NAME, "where": "blob", "format": "audio/wav", "seconds": 10.0,
-            "complete": False, "cut_by_crash": True, "gaps": 0,
-        }  # fmt: skip
-        assert service.amend_checkpoint(checkpoint) == amended  # a second recovery: the same
-        assert await service.flush()
-        nursery.cancel_scope.cancel()
+    await service.open()  # the flusher's passes are the test's own
+    staging = service.staging
+    staging.begin(NAME, FMT, "blob")
+    audio = blocks_of([5.0, 5.0])
+    assert service.sink is not None
+    for seq, block in enumerate(audio):
+        staging.write_block(NAME, seq, block)
+        await trio.to_thread.run_sync(service.sink.stage, NAME, seq, block)
+        staging.mark_sent(NAME, seq, len(block))
+    # The process died here; the next one recovers the call's checkpoint.
+    checkpoint = {"id": NAME[:-4], "recording": {"name": NAME, "where": "blob", "gaps": 0}}
+    amended = service.amend_checkpoint(checkpoint)
+    assert amended["recording"] == {
+        "name": NAME, "where": "blob", "format": "audio/wav", "seconds": 10.0,
+        "complete": False, "cut_by_crash": True, "gaps": 0,
+    }  # fmt: skip
+    assert service.amend_checkpoint(checkpoint) == amended  # a second recovery: the same
+    assert await service.flush()
     blob = blob_service(azurite.port).get_blob_client(CONTAINER, NAME)
     assert read_wav(blob.download_blob().readall())[2] == b"".join(audio)
     assert service.stats.committed == 1 and service.stats.recovered == 1
@@ -120,33 +122,30 @@ async def test_an_outage_keeps_the_recording_staged_until_storage_is_back(tmp_pa
     service = RecordingService.from_settings(
         data_dir=tmp_path, account_url=None, connection_string=connection_string(port)
     )
-    async with trio.open_nursery() as nursery:
-        await service.start(nursery)
-        assert service.sink is not None
-        staging = service.staging
-        staging.begin(NAME, FMT, "blob")
-        audio = blocks_of([1.0, 0.5])
-        started = time.monotonic()
-        with pytest.raises(StorageUnavailable):
-            await trio.to_thread.run_sync(service.sink.stage, NAME, 0, audio[0])
-        assert time.monotonic() - started < 10  # fails fast: the SDK retries once
-        for seq, block in enumerate(audio):
-            staging.write_block(NAME, seq, block)
-        staging.seal(NAME, Seal(1.5, 0, cut_by_crash=False))
-        assert not await service.flush()
-        assert staging.sealed() == [NAME]
-        server = await trio.to_thread.run_sync(Azurite.start, tmp_path / "azurite", port)
-        try:
-            assert await service.flush()  # the container is made on the way
-            assert await service.flush()  # nothing left: nothing uploaded again
-            blob = blob_service(port).get_blob_client(CONTAINER, NAME)
-            assert read_wav(blob.download_blob().readall())[2] == b"".join(audio)
-            committed, _ = blob.get_block_list("all")
-            assert len(committed) == 3
-        finally:
-            with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(server.stop)
-        nursery.cancel_scope.cancel()
+    await service.open()  # the flusher's passes are the test's own
+    assert service.sink is not None
+    staging = service.staging
+    staging.begin(NAME, FMT, "blob")
+    audio = blocks_of([1.0, 0.5])
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailable):
+        await trio.to_thread.run_sync(service.sink.stage, NAME, 0, audio[0])
+    assert time.monotonic() - started < 10  # fails fast: the SDK retries once
+    for seq, block in enumerate(audio):
+        staging.write_block(NAME, seq, block)
+    staging.seal(NAME, Seal(1.5, 0, cut_by_crash=False))
+    assert not await service.flush()
+    assert staging.sealed() == [NAME]
+    server = await trio.to_thread.run_sync(Azurite.start, tmp_path / "azurite", port)
+    try:
+        assert await service.flush()  # the container is made on the way
+        assert await service.flush()  # nothing left: nothing uploaded again
+        blob = blob_service(port).get_blob_client(CONTAINER, NAME)
+        assert read_wav(blob.download_blob().readall())[2] == b"".join(audio)
+        committed, _ = blob.get_block_list("all")
+        assert len(committed) == 3
+    finally:
+        await trio.to_thread.run_sync(server.stop)
     assert service.stats.committed == 1
 
 
@@ -181,3 +180,47 @@ async def test_a_phone_calls_ulaw_audio_is_recorded_as_8_khz_pcm(tmp_path: Path)
     left, right = frames[0::2], frames[1::2]
     assert set(left[:8_000]) == {32124} and set(left[8_000:]) == {0}
     assert set(right[:8_000]) == {0} and set(right[8_000:8_800]) == {-32124}
+
+
+@attrs.define(eq=False)
+class StorageCredential(FakeCredential):
+    """The fake Entra credential, handing out a token Azurite's OAuth accepts."""
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        super().get_token(*scopes, **kwargs)
+        return AccessToken(entra_token(), int(time.time()) + 3600)
+
+
+async def test_recordings_reach_blob_storage_with_an_entra_identity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import trustme
+
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1")
+    cert, key, bundle = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))  # the SDK's requests trusts the CA
+    server = await trio.to_thread.run_sync(
+        lambda: Azurite.start(tmp_path / "azurite", tls=(cert, key))
+    )
+    credential = StorageCredential()
+    try:
+        service = RecordingService.from_settings(
+            data_dir=tmp_path,
+            account_url=server.account_url,
+            connection_string=None,
+            credential_factory=lambda: credential,
+        )
+        await service.open()
+        service.staging.begin(NAME, FMT, "blob")
+        service.staging.write_block(NAME, 0, blocks_of([0.5])[0])
+        service.staging.seal(NAME, Seal(0.5, 0, cut_by_crash=False))
+        assert await service.flush()
+    finally:
+        await trio.to_thread.run_sync(server.stop)
+    assert service.stats.committed == 1
+    assert ("https://storage.azure.com/.default",) in credential.scopes
+    assert threading.get_ident() not in credential.used_in  # tokens are fetched in threads
