@@ -131,24 +131,24 @@ class Relay:
         calls go on, and ``/readyz`` and the metrics say that the spool is failing.
         """
         data_dir = self.settings.data_dir
+        recordings = self.recordings
+        # With RECORD_CALLS, every recovery of a dead call's checkpoint also seals its recording.
+        amend = recordings.amend_checkpoint if recordings is not None else None
         try:
             if self.settings.spool_locks:
                 spool = await nursery.start(own_spool, data_dir)
             else:  # a share between hosts: a named spool with a lease, no file locks
-                keeper = partial(keep_named_spool, on_adopted=self.recorder.wake)
+                keeper = partial(keep_named_spool, on_adopted=self._adopted, amend=amend)
                 spool = await nursery.start(keeper, data_dir)
             self.recorder.use_spool(spool)
         except OSError as exc:
             self.recorder.spool_health.failed("claim a spool slot", exc)
-        amend = None
-        if self.recordings is not None:
-            # Before the recovery: it seals crashed calls' recordings for the flusher.
+        if recordings is not None:
             try:
-                await self.recordings.start(nursery)
+                await recordings.start(nursery)
             except OSError as exc:
                 # Calls go on (each recording logs its own disk errors); the voice comes first.
-                log.error("Call recording cannot use %s: %s", self.recordings.directory, exc)
-            amend = self.recordings.amend_checkpoint
+                log.error("Call recording cannot use %s: %s", recordings.directory, exc)
         await self.recorder.recover(amend)
         if self.recordings is not None:
             self.recordings.wake()  # recordings the recovery sealed are committed now
@@ -157,6 +157,12 @@ class Relay:
         # Local recordings expire with their documents (the folder app.recording's readers read).
         await nursery.start(keep_pruning, self.settings.data_dir / "recordings", self.store)
         self.ready = True
+
+    def _adopted(self) -> None:
+        """Another process's spool was adopted: its documents and recordings are due now."""
+        self.recorder.wake()
+        if self.recordings is not None:
+            self.recordings.wake()
 
     async def drain(self) -> None:
         """Refuse new calls, end live calls (``server_shutdown``) and wait for their saves.

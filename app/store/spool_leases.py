@@ -41,7 +41,7 @@ from pathlib import Path
 import attrs
 import trio
 
-from app.store.recovery import recover_checkpoints
+from app.store.recovery import Amend, recover_checkpoints
 from app.store.spool import Spool, safe_name
 
 __all__ = [
@@ -110,8 +110,11 @@ def claim_named_spool(data_dir: Path, name: str) -> Spool:
     return Spool(root)
 
 
-def adopt_gone_spools(data_dir: Path, mine: Spool, now: float) -> int:
+def adopt_gone_spools(
+    data_dir: Path, mine: Spool, now: float, amend: Amend | None = None
+) -> int:
     """Adopt every spool under ``data_dir/spools`` whose owner is gone; return files moved.
+    ``amend`` rewrites each recovered checkpoint (see `recover_checkpoints`).
 
     Blocking (file system): run it in a worker thread.  Each step may race another adopter and
     lose (a rename that finds nothing): that spool is then the other adopter's.
@@ -140,13 +143,13 @@ def adopt_gone_spools(data_dir: Path, mine: Spool, now: float) -> int:
                 os.rename(root, claimed)
             except FileNotFoundError:
                 continue  # another process adopted it first
-        moved += _take_over(claimed, mine)
+        moved += _take_over(claimed, mine, amend)
     return moved
 
 
-def _take_over(claimed: Path, mine: Spool) -> int:
+def _take_over(claimed: Path, mine: Spool, amend: Amend | None) -> int:
     orphan = Spool(claimed)
-    recover_checkpoints(orphan)  # its calls' checkpoints become pending documents
+    recover_checkpoints(orphan, amend)  # its calls' checkpoints become pending documents
     moved = mine.adopt(orphan)
     if not orphan.pending() and not orphan.checkpoints():
         shutil.rmtree(claimed, ignore_errors=True)
@@ -166,18 +169,23 @@ async def keep_named_spool(
     data_dir: Path,
     *,
     on_adopted: Callable[[], None] = lambda: None,
+    amend: Amend | None = None,
     task_status: trio.TaskStatus[Spool] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Claim this process's named spool, adopt the spools of processes gone, report the
     `Spool`; then renew the lease and adopt again every `RENEW_INTERVAL` until cancelled, and
     release the lease on the way out (a clean exit is adopted at once, not after the timeout).
 
-    ``on_adopted`` is called when a later round moved files in (the flusher's wake-up).
+    ``on_adopted`` is called when a later round moved files in (the flusher's wake-up);
+    ``amend`` rewrites the checkpoints recovered from adopted spools (the call recording's
+    hook, see `app.store.recovery`).
     """
     name = process_name()
     spool = await trio.to_thread.run_sync(claim_named_spool, data_dir, name)
     try:
-        adopted = await trio.to_thread.run_sync(adopt_gone_spools, data_dir, spool, time.time())
+        adopted = await trio.to_thread.run_sync(
+            adopt_gone_spools, data_dir, spool, time.time(), amend
+        )
         log.info("Spool: %s (named, lease renewed every %g s)", spool.root, RENEW_INTERVAL)
         task_status.started(spool)
         if adopted:
@@ -187,7 +195,7 @@ async def keep_named_spool(
             try:
                 await trio.to_thread.run_sync(Lease(time.time()).write, spool.root)
                 moved = await trio.to_thread.run_sync(
-                    adopt_gone_spools, data_dir, spool, time.time()
+                    adopt_gone_spools, data_dir, spool, time.time(), amend
                 )
             except OSError as exc:
                 log.warning("Could not renew the spool lease of %s: %s", spool.root, exc)

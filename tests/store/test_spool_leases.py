@@ -96,6 +96,22 @@ def test_only_the_spools_of_processes_gone_are_adopted(tmp_path: Path) -> None:
     assert adopt_gone_spools(tmp_path, mine, NOW) == 0  # nothing twice
 
 
+def test_an_adopted_crash_checkpoint_goes_through_the_recovery_hook(tmp_path: Path) -> None:
+    mine = spool_with_lease(tmp_path, "me", Lease(NOW))
+    stale = spool_with_lease(tmp_path, "stale", Lease(NOW - LEASE_TIMEOUT - 1))
+    stale.write_checkpoint("s-crashed", a_document("s-crashed"))
+    amended: list[str] = []
+
+    def amend(doc: dict[str, Any]) -> dict[str, Any]:  # RECORD_CALLS seals the recording here
+        amended.append(doc["conversation_id"])
+        return {**doc, "recording": {"cut_by_crash": True}}
+
+    assert adopt_gone_spools(tmp_path, mine, NOW, amend) == 1
+    assert amended == ["s-crashed"]
+    [entry] = [entry for path in mine.pending() if (entry := mine.read(path))]
+    assert entry.doc["recording"] == {"cut_by_crash": True}
+
+
 def test_a_spool_being_created_is_left_alone_until_it_has_a_lease_or_is_old(
     tmp_path: Path,
 ) -> None:
