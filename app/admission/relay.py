@@ -115,6 +115,7 @@ class Relay:
                     data_dir=settings.data_dir,
                     account_url=settings.azure_storage_account_url,
                     connection_string=settings.azure_storage_connection_string,
+                    max_call_seconds=settings.call_max_duration,
                 )
                 if settings.record_calls
                 else None

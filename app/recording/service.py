@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 BLOB_THREADS: Final = 8
 BACKOFF_INITIAL: Final = 1.0
 BACKOFF_MAX: Final = 60.0
+#: Beyond the longest call, how long unsealed staging is kept before it counts as abandoned.
+ABANDON_MARGIN: Final = 3600.0
 
 
 @attrs.define(eq=False)
@@ -48,6 +51,9 @@ class RecordingService:
     #: Makes the sink, in a worker thread (a credential may probe the environment).
     open_sink: Callable[[], RecordingSink]
     block_seconds: float = BLOCK_SECONDS
+    #: Unsealed staging older than this (wall-clock seconds) is abandoned: the longest call
+    #: (CALL_MAX_DURATION) and a margin.  Its audio belongs to no document and is deleted.
+    abandon_after: float = 3600.0 + ABANDON_MARGIN
     stats: RecordingStats = attrs.field(factory=RecordingStats)
     staging: StagingArea = attrs.field(init=False)
     sink: RecordingSink | None = attrs.field(default=None, init=False)
@@ -67,15 +73,18 @@ class RecordingService:
         account_url: str | None,
         connection_string: str | None,
         credential_factory: Callable[[], Any] | None = None,
+        max_call_seconds: float = 3600.0,
     ) -> RecordingService:
-        """Blob Storage when an account URL or connection string is given, else local files."""
+        """Blob Storage when an account URL or connection string is given, else local files.
+        ``max_call_seconds`` is CALL_MAX_DURATION (what staging may be and still be live)."""
         directory = data_dir / "recordings"
+        abandon_after = max_call_seconds + ABANDON_MARGIN
         if account_url is None and connection_string is None:
 
             def local() -> RecordingSink:
                 return LocalSink(directory)
 
-            return cls(directory, local)
+            return cls(directory, local, abandon_after=abandon_after)
 
         def blob() -> RecordingSink:
             return open_blob_sink(
@@ -84,7 +93,7 @@ class RecordingService:
                 credential_factory=credential_factory,
             )
 
-        return cls(directory, blob)
+        return cls(directory, blob, abandon_after=abandon_after)
 
     @property
     def where(self) -> str:
@@ -198,8 +207,10 @@ class RecordingService:
             delay = min(delay * 2, BACKOFF_MAX)
 
     async def flush(self) -> bool:
-        """One pass over the sealed recordings; True if none is left."""
+        """One pass over the sealed recordings; True if none is left.  Abandoned staging (see
+        `StagingArea.abandoned`) is deleted on the way."""
         try:
+            await trio.to_thread.run_sync(self._forget_abandoned)
             names = await trio.to_thread.run_sync(self.staging.sealed)
         except OSError as exc:
             log.error("Could not read the recordings' staging: %s", exc)
@@ -217,6 +228,11 @@ class RecordingService:
             self.stats.pending -= 1
             log.info("Recording %s committed from staging", name)
         return True
+
+    def _forget_abandoned(self) -> None:
+        for name in self.staging.abandoned(time.time(), self.abandon_after):
+            log.warning("Recording %s was never sealed (its call left no document): deleted", name)
+            self.staging.remove(name)
 
     def _commit(self, name: str) -> None:
         self._sink().commit(self.staging, name)

@@ -131,6 +131,27 @@ class StagingArea:
                 continue
         return [name for _, name in sorted(present)]
 
+    def abandoned(self, now: float, age: float) -> list[str]:
+        """Unsealed recordings begun more than ``age`` seconds before ``now`` (wall clock).
+
+        A live call's recording is never older than the longest call; an older unsealed one
+        belongs to a process that died before its call left a checkpoint (so no document will
+        ever name it): nothing will commit it.
+        """
+        try:
+            folders = list(self.directory.iterdir())
+        except FileNotFoundError:
+            return []
+        found = []
+        for folder in folders:
+            try:
+                if (folder / _SEAL).exists() or now - (folder / _META).stat().st_mtime <= age:
+                    continue
+            except FileNotFoundError:
+                continue  # committed meanwhile, or a directory without its metadata yet
+            found.append(folder.name + ".wav")
+        return sorted(found)
+
     def remove(self, name: str) -> None:
         """Forget a committed recording's staging (another process may have done it)."""
         shutil.rmtree(self._folder(name), ignore_errors=True)

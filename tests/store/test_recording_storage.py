@@ -224,3 +224,31 @@ async def test_recordings_reach_blob_storage_with_an_entra_identity(
     assert service.stats.committed == 1
     assert ("https://storage.azure.com/.default",) in credential.scopes
     assert threading.get_ident() not in credential.used_in  # tokens are fetched in threads
+
+
+async def test_staging_no_document_will_ever_name_is_deleted_after_the_longest_call(
+    tmp_path: Path,
+) -> None:
+    import os
+
+    service = RecordingService.from_settings(
+        data_dir=tmp_path, account_url=None, connection_string=None, max_call_seconds=60.0
+    )
+    await service.open()
+    staging = service.staging
+    now = time.time()
+    for name, age, sealed in (
+        ("ai_conv_live_1.wav", 30.0, False),  # a call still going on
+        ("ai_conv_orphan_1.wav", 60.0 + 3600.0 + 5.0, False),  # died before any checkpoint
+        ("ai_conv_sealed_1.wav", 60.0 + 3600.0 + 5.0, True),  # waits for storage: kept
+    ):
+        staging.begin(name, FMT, "local")
+        staging.write_block(name, 0, blocks_of([0.1])[0])
+        if sealed:
+            staging.seal(name, Seal(0.1, 0, cut_by_crash=False))
+        meta = staging.directory / name.removesuffix(".wav") / "recording.json"
+        os.utime(meta, (now - age, now - age))
+    assert staging.abandoned(now, service.abandon_after) == ["ai_conv_orphan_1.wav"]
+    assert await service.flush()
+    assert sorted(p.name for p in staging.directory.iterdir()) == ["ai_conv_live_1"]
+    assert (tmp_path / "recordings" / "ai_conv_sealed_1.wav").exists()  # committed, not lost
