@@ -55,16 +55,16 @@ from app.live.hub import CallFeed, LiveHub
 from app.model.upstream import UpstreamClosed, UpstreamConnector
 from app.record.document import build_document, document_id
 from app.record.tracker import ConversationTracker
-from app.rules.channels import Channel
 from app.recording.field import recording_name
 from app.recording.service import RecordingService
 from app.recording.writer import CallRecording, Encoding
+from app.rules.channels import Channel
 from app.rules.close_codes import CLOSE_FOR_REASON
 from app.rules.dialect import names
 from app.rules.frame_policy import FramePolicy
 from app.rules.function_calls import Action
 from app.rules.reasons import DisconnectReason
-from app.rules.session_config import SessionSettings
+from app.rules.session_config import AudioFormat, SessionSettings
 from app.settings import SPOOL_MARGIN
 
 __all__ = ["READER_VERDICT_TIMEOUT", "Call", "CallLimits", "CallRecorder"]
@@ -94,9 +94,6 @@ class Call:
     channel: Channel = Channel.WEB
     #: Call recording (``RECORD_CALLS``): None records nothing and costs the hot path nothing.
     recordings: RecordingService | None = None
-    #: The call's audio for the recording: PCM16 24 kHz (web); a phone channel passes
-    #: ``Encoding.g711_ulaw()`` for its 8 kHz u-law.
-    recording_encoding: Encoding | None = None
 
     tracker: ConversationTracker = attrs.field(init=False)
     feed: CallFeed = attrs.field(init=False)
@@ -140,7 +137,7 @@ class Call:
         if self.recordings is not None:
             name = recording_name(document_id(self.session_id, self.start_time))
             self.recording = self.recordings.for_call(
-                name, clock=self.clock, encoding=self.recording_encoding
+                name, clock=self.clock, encoding=self._recording_encoding()
             )
             # The recording's zero is the document's session_start: their lengths agree.
             self.recording.started_at = self.clock()
@@ -319,6 +316,13 @@ class Call:
                 recording.tap.heard_until(item_id, end_ms, now)
         elif kind == "input_audio_buffer.append" and isinstance(event.get("audio"), str):
             recording.tap.caller_audio(event["audio"], now)
+
+    def _recording_encoding(self) -> Encoding:
+        """The recording decodes the audio the session carries: PCM16 24 kHz (a browser, ACS)
+        or G.711 u-law 8 kHz (Twilio)."""
+        if self.session_settings.audio_format is AudioFormat.G711_ULAW:
+            return Encoding.g711_ulaw()
+        return Encoding.pcm16()
 
     def heard_until(self, item_id: str, audio_end_ms: int) -> None:
         """The caller heard the agent's item ``item_id`` only up to ``audio_end_ms``: for phone

@@ -48,6 +48,7 @@ def phone_call(
         ),
         live=relay.live,
         channel=client.socket.dialect.channel,
+        recordings=relay.recordings,
     )
 
 

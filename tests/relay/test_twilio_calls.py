@@ -12,6 +12,8 @@ import hashlib
 import hmac
 import json
 import logging
+import wave
+from array import array
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -294,3 +296,57 @@ async def test_a_full_relay_answers_busy_without_a_stream(tmp_path: Path) -> Non
         assert '<Reject reason="busy" />' in response.text
         assert "Stream" not in response.text
         await stream.hang_up()
+
+
+async def test_a_recorded_twilio_call_is_kept_at_the_lines_rate_as_the_caller_heard_it(
+    tmp_path: Path,
+) -> None:
+    """RECORD_CALLS covers phone calls too: the u-law line decoded to a stereo 8 kHz WAV under
+    DATA_DIR/recordings, the caller left, the agent right, the agent cut at the barge-in."""
+    model = ModelLog()
+    settings = phone_settings(tmp_path, record_calls=True)
+    async with (
+        running_relay(
+            settings, simulator=SimulatorOptions(speed=50.0), wrap_connector=model.wrap()
+        ) as relay,
+        trio.open_nursery() as nursery,
+    ):
+        stream = await place_call(relay.port, AUTH_TOKEN, nursery, call_sid=CALL_SID, caller=CALLER)
+        await stream.say(speech_ulaw("Hello, I would like to check on my order, please."))
+        await stream_until(stream, lambda: len(stream.received_audio) > 0)
+        await stream.silence(600)
+        await stream.say(speech_ulaw("Sorry, one more thing."))
+        await stream_until(stream, lambda: stream.clears > 0)
+        await stream.silence(400)
+        await stream.hang_up()
+        await relay.wait_calls_ended()
+        [doc] = await relay.documents()
+
+    recording = doc["recording"]
+    assert recording["where"] == "local" and recording["complete"] is True
+    with wave.open(str(settings.data_dir / "recordings" / recording["name"])) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (2, 2, 8_000)
+        frames = wav.getnframes()
+        samples = array("h", wav.readframes(frames))
+    assert abs(frames / 8_000 - doc["duration_seconds"]) <= 0.02  # within a frame
+    left, right = samples[0::2], samples[1::2]
+    window = 160  # 20 ms at 8 kHz
+
+    def voiced(channel: Any) -> float:
+        """Seconds of windows above the line's silence (the simulator's voice is a quiet tone)."""
+        levels = [
+            sum(map(abs, channel[i : i + window])) / window
+            for i in range(0, len(channel) - window + 1, window)
+        ]
+        return sum(0.02 for level in levels if level > 50)
+
+    assert voiced(left) > 1.0  # the caller's speech
+    # The agent's channel holds at most what the caller heard of the model's audio: the first
+    # reply was cut at the barge-in, though the model had sent more.
+    [truncate] = model.sent_of_type("conversation.item.truncate")
+    sent_ms = sum(
+        len(base64.b64decode(d["delta"])) / 8
+        for d in model.received_of_type(names(Dialect.GA).audio_delta)
+    )
+    assert 0 < voiced(right) * 1000 < sent_ms
+    assert truncate["audio_end_ms"] < sent_ms

@@ -17,8 +17,8 @@ from app.record.document import (
     encoded_size,
 )
 from app.record.redaction import KINDS
-from app.rules.channels import Channel
 from app.recording.field import FIELD_KEYS
+from app.rules.channels import Channel
 from app.rules.reasons import DisconnectReason
 
 DOCUMENT_KEYS = {
