@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.record.redaction import KINDS, redact
-from app.record.tracker import ConversationRecord
+from app.record.tracker import ConversationRecord, Message
 from app.rules.channels import Channel
 from app.rules.reasons import DisconnectReason
 
@@ -85,14 +85,7 @@ def build_document(
     end_utc = _utc(end, "end")
     if not record.messages:
         return None
-    messages = [
-        {
-            "sender": message.sender,
-            "message": well_formed(message.message),
-            "interrupted": message.interrupted,
-        }
-        for message in record.messages
-    ]
+    messages = [_message(message) for message in record.messages]
     redactions = _redact_messages(messages) if redact_pii else None
     user_messages = sum(1 for message in record.messages if message.sender == "user")
     duration = max(0.0, (end_utc - start_utc).total_seconds())
@@ -126,14 +119,30 @@ def build_document(
     return fit_item_limit(document)
 
 
+def _message(message: Message) -> dict[str, Any]:
+    """One stored message; ``said`` (what the model said, when the listener heard less) only
+    when the record has it."""
+    stored: dict[str, Any] = {
+        "sender": message.sender,
+        "message": well_formed(message.message),
+        "interrupted": message.interrupted,
+    }
+    if message.said is not None:
+        stored["said"] = well_formed(message.said)
+    return stored
+
+
 def _redact_messages(messages: list[dict[str, Any]]) -> dict[str, int]:
-    """Redact each message text in place; how many of each kind were replaced in all."""
+    """Redact each message text (and ``said``) in place; how many of each kind were replaced
+    in all (in the heard text: ``said`` repeats it)."""
     totals = dict.fromkeys(KINDS, 0)
     for message in messages:
         result = redact(message["message"])
         message["message"] = result.text
         for kind, count in result.counts.items():
             totals[kind] += count
+        if "said" in message:
+            message["said"] = redact(message["said"]).text
     return totals
 
 
@@ -194,9 +203,13 @@ def fit_item_limit(
     messages = []
     shortened = 0
     for message in document["messages"]:
-        text = message["message"]
-        if len(text) > max_message_chars:
-            message = message | {"message": text[:marker_keeps].rstrip() + CUT_MARKER}
+        cut = {
+            key: message[key][:marker_keeps].rstrip() + CUT_MARKER
+            for key in ("message", "said")
+            if len(message.get(key) or "") > max_message_chars
+        }
+        if cut:
+            message = message | cut
             shortened += 1
         messages.append(message)
     if not shortened and encoded_size(document) <= budget:

@@ -72,10 +72,15 @@ def check_document(document: dict[str, Any], *, budget: int = DOCUMENT_BUDGET_BY
     # Messages.
     messages = document["messages"]
     for message in messages:
-        assert set(message) == {"sender", "message", "interrupted"}
+        assert set(message) - {"said"} == {"sender", "message", "interrupted"}
         assert message["sender"] in ("user", "assistant")
-        assert isinstance(message["message"], str) and message["message"]
+        # What was heard; a reply cut by a confirmed truncate also keeps what was said.
+        assert isinstance(message["message"], str)
+        assert message["message"] or message.get("said")
         assert len(message["message"]) <= MAX_MESSAGE_CHARS
+        if "said" in message:
+            assert message["sender"] == "assistant" and message["interrupted"]
+            assert isinstance(message["said"], str) and len(message["said"]) <= MAX_MESSAGE_CHARS
         assert isinstance(message["interrupted"], bool)
         assert not (message["interrupted"] and message["sender"] == "user")
     # Counts match the messages (with those dropped by the size rule, if any).

@@ -43,7 +43,8 @@ class TrackedItem:
     parts: dict[int, Part] = attrs.Factory(dict)
     first_audio_at: float | None = None
     audio_chars: int = 0
-    #: how much of the audio the listener heard, from a truncate; ``None`` if never truncated.
+    #: how much of the audio the listener heard, from a truncate the model confirmed
+    #: (``conversation.item.truncated``); ``None`` if never truncated.
     audio_end_ms: float | None = None
     interrupted: bool = False
     function_name: str | None = None
@@ -93,8 +94,9 @@ class TrackedItem:
             return 1.0
         return min(1.0, max(0.0, self.audio_end_ms / sent_ms))
 
-    def text(self) -> str:
-        """The item's text: final parts, or an assistant's streamed deltas when no final came.
+    def said(self) -> str:
+        """The item's whole text: final parts, or an assistant's streamed deltas when no final
+        came.
 
         Partial assistant text is kept because a call can end mid-reply, and what was said so
         far is still part of the conversation. User transcription deltas are not: a user item
@@ -107,7 +109,11 @@ class TrackedItem:
                 pieces.append(part.final.strip())
             elif self.role == "assistant" and part.deltas:
                 pieces.append("".join(part.deltas).strip())
-        text = " ".join(piece for piece in pieces if piece)
+        return " ".join(piece for piece in pieces if piece)
+
+    def text(self) -> str:
+        """What the listener heard: `said`, cut to the heard share after a confirmed truncate."""
+        text = self.said()
         if self.audio_end_ms is not None:
             text = cut_at_word_boundary(text, self.heard_fraction())
         return text
@@ -117,13 +123,19 @@ class TrackedItem:
         sender = self.sender
         if sender is None:
             return None
-        text = self.text()
-        if not text:
+        said = self.said()
+        if not said:
             return None
+        heard = said if self.audio_end_ms is None else self.text()
         # Only the assistant is interrupted: a peer's audio or truncate naming a user item
         # (which the protocol never does) must not mark the caller's words.
         interrupted = self.interrupted and sender == "assistant"
-        return Message(sender=sender, message=text, interrupted=interrupted)
+        return Message(
+            sender=sender,
+            message=heard,
+            interrupted=interrupted,
+            said=said if heard != said else None,
+        )
 
 
 def cut_at_word_boundary(text: str, fraction: float) -> str:

@@ -14,8 +14,14 @@ class Message:
     """One message as the conversation document stores it."""
 
     sender: Sender
+    #: What the listener heard: for an assistant reply cut by a truncate the model confirmed,
+    #: the heard share of the text; otherwise the whole text.
     message: str
     interrupted: bool
+    #: What the model said, when the heard text is shorter (a confirmed truncate); else None.
+    #: The caller decides where playback stopped, so the record keeps both: a client cannot
+    #: erase or shorten what the agent said.
+    said: str | None = None
 
 
 @attrs.frozen

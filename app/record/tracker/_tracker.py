@@ -49,9 +49,10 @@ class ConversationTracker(EventHandlers):
     * assistant messages come from the transcript / text ``.done`` events, or the deltas
       streamed so far if the call ends first;
     * an assistant item is interrupted when the user starts speaking while it still plays, or
-      when it is truncated (then only the heard share of its text is kept); ``interruptions``
-      counts the interrupted assistant messages, so an item interrupted before it said anything
-      the listener heard (no text left) counts no more than it shows;
+      when the model confirms a truncate (``conversation.item.truncated``; the client's request
+      alone changes nothing, since the model may refuse it): the message then holds the heard
+      share of its text and ``said`` the whole of it, so no client can erase what the agent
+      said; ``interruptions`` counts the interrupted assistant messages;
     * ``response.done`` with status ``cancelled`` alone says nothing about interruption.
     """
 
@@ -86,7 +87,6 @@ class ConversationTracker(EventHandlers):
     def __attrs_post_init__(self) -> None:
         self._client_handlers = {
             "conversation.item.create": self._on_client_item_create,
-            "conversation.item.truncate": self._on_truncate,
         }
         upstream: dict[str, _Handler] = {
             "input_audio_buffer.committed": self._on_committed,

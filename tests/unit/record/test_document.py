@@ -318,3 +318,38 @@ def test_an_overlong_message_is_cut_with_a_visible_marker() -> None:
 def test_channel_says_how_the_caller_came_in(channel: Channel) -> None:
     document = build(channel=channel)
     assert document is not None and document["channel"] == channel.value
+
+
+def test_what_the_model_said_is_stored_beside_what_was_heard_redacted_and_bounded() -> None:
+    said = "Your card 4111 1111 1111 1111 is on file and " + "more " * 3_000
+    record = ConversationRecord(
+        messages=(
+            Message(sender="assistant", message="Your card", interrupted=True, said=said.strip()),
+        ),
+        interruptions=1,
+        tools_called=(),
+        agents_used=("root",),
+        initial_agent="root",
+    )
+    document = build_document(
+        record,
+        session_id="s",
+        customer_id="c",
+        start=START,
+        end=END,
+        reason=DisconnectReason.USER_HANGUP,
+    )
+    assert document is not None
+    [message] = document["messages"]
+    assert message["message"] == "Your card"
+    assert message["said"].startswith("Your card [card] is on file")
+    assert message["said"].endswith(CUT_MARKER) and len(message["said"]) == MAX_MESSAGE_CHARS
+    assert document["truncated"]["messages_shortened"] == 1
+
+
+def test_a_message_heard_whole_has_no_said_field() -> None:
+    document = build()
+    assert document is not None
+    messages = document["messages"]
+    assert isinstance(messages, list) and messages
+    assert all("said" not in message for message in messages)

@@ -26,8 +26,8 @@ def user(text: str, interrupted: bool = False) -> Message:
     return Message(sender="user", message=text, interrupted=interrupted)
 
 
-def assistant(text: str, interrupted: bool = False) -> Message:
-    return Message(sender="assistant", message=text, interrupted=interrupted)
+def assistant(text: str, interrupted: bool = False, said: str | None = None) -> Message:
+    return Message(sender="assistant", message=text, interrupted=interrupted, said=said)
 
 
 def expected(
@@ -73,9 +73,14 @@ EXPECTED = {
         user("Great, thank you."),
     ),
     # Truncated at 500 of 1000 ms: 28.5 of 57 characters, cut back to the word end at 28.
+    # What the model said is kept beside what was heard.
     "truncate": expected(
         user("Has my order shipped yet?"),
-        assistant("Your order shipped yesterday", interrupted=True),
+        assistant(
+            "Your order shipped yesterday",
+            interrupted=True,
+            said="Your order shipped yesterday and should arrive on Friday.",
+        ),
         user("Friday is too late."),
         interruptions=1,
     ),
@@ -83,7 +88,11 @@ EXPECTED = {
     # after the truncate: 300 of 800 ms is 24 of 64 characters.
     "truncate_early": expected(
         user("The jacket arrived torn."),
-        assistant("I can offer you a refund", interrupted=True),
+        assistant(
+            "I can offer you a refund",
+            interrupted=True,
+            said="I can offer you a refund or a replacement, whichever you prefer.",
+        ),
         user("A refund, please."),
         interruptions=1,
     ),
@@ -330,27 +339,45 @@ def test_full_audio_delta_events_count_like_the_hot_path() -> None:
 
 
 def truncate(tracker: ConversationTracker, audio_end_ms: Any, item_id: str = "a1") -> None:
+    """The model confirms a truncate (the client's request alone changes nothing)."""
     event = {
-        "type": "conversation.item.truncate",
+        "type": "conversation.item.truncated",
         "item_id": item_id,
         "content_index": 0,
         "audio_end_ms": audio_end_ms,
     }
-    tracker.observe_client(event, 20.0)
+    tracker.observe_upstream(event, 20.0)
 
 
-def test_truncate_at_zero_drops_the_text_and_so_the_interruption() -> None:
-    # Nothing was heard, so nothing is shown interrupted: interruptions count the interrupted
-    # messages (never more than the assistant messages).
+def test_truncate_at_zero_keeps_what_the_model_said() -> None:
+    # Nothing was heard, but the agent said it: a client cannot erase a reply from the record.
     tracker = playing(10.0, 2.0)
     truncate(tracker, 0)
-    assert tracker.record() == expected(interruptions=0)
+    assert tracker.record() == expected(
+        assistant("", interrupted=True, said="one two three four"), interruptions=1
+    )
 
 
 def test_truncate_past_the_audio_sent_keeps_everything() -> None:
     tracker = playing(10.0, 2.0)
     truncate(tracker, 9_000)
     assert tracker.record().messages == (assistant("one two three four", interrupted=True),)
+
+
+def test_a_truncate_the_model_did_not_confirm_changes_nothing() -> None:
+    """A client's truncate the model refuses (-5 ms) or never answers does not cut the record."""
+    tracker = playing(10.0, 2.0)
+    for audio_end_ms in (-5, 0, 1000):
+        request = {
+            "type": "conversation.item.truncate",
+            "item_id": "a1",
+            "content_index": 0,
+            "audio_end_ms": audio_end_ms,
+        }
+        tracker.observe_client(request, 20.0)
+    refusal = {"type": "error", "error": {"code": "invalid_value", "event_id": "e1"}}
+    tracker.observe_upstream(refusal, 20.1)
+    assert tracker.record() == expected(assistant("one two three four"))
 
 
 def test_truncate_without_audio_keeps_the_text() -> None:
@@ -360,13 +387,14 @@ def test_truncate_without_audio_keeps_the_text() -> None:
     assert tracker.record().messages == (assistant("text only", interrupted=True),)
 
 
-def test_client_and_upstream_truncate_count_once() -> None:
+def test_a_confirmed_truncate_counts_once() -> None:
     tracker = playing(10.0, 2.0)
+    request = {"type": "conversation.item.truncate", "item_id": "a1", "audio_end_ms": 1000}
+    tracker.observe_client(request, 20.0)
     truncate(tracker, 1000)
-    truncated = {"type": "conversation.item.truncated", "item_id": "a1", "audio_end_ms": 1000}
-    tracker.observe_upstream(truncated, 20.1)
     assert tracker.record().interruptions == 1
     assert texts(tracker) == ["one two"]  # 9 of 18 characters
+    assert tracker.record().messages[0].said == "one two three four"
 
 
 def test_truncate_of_unknown_or_user_items_is_ignored() -> None:
@@ -478,7 +506,8 @@ def test_revision_moves_with_the_record_and_not_with_plain_audio() -> None:
     before_late_audio = tracker.revision
     tracker.observe_audio_delta("a1", ONE_SECOND, 1.5)  # the heard share is now a quarter
     assert tracker.revision > before_late_audio
-    assert texts(tracker) == []
+    assert texts(tracker) == [""]
+    assert tracker.record().messages[0].said == "hello world"
 
 
 def test_every_record_change_moves_the_revision() -> None:
@@ -555,7 +584,7 @@ def check_sane(record: ConversationRecord) -> None:
     for message in record.messages:
         assert message.sender in ("user", "assistant")
         assert isinstance(message.message, str) and message.message.strip() == message.message
-        assert message.message
+        assert message.message or message.said
 
 
 def test_random_events_never_raise() -> None:

@@ -250,7 +250,14 @@ def check_record(record: ConversationRecord) -> None:
     """The record's invariants, whatever the events were."""
     for message in record.messages:
         assert message.sender in ("user", "assistant")
-        assert message.message and message.message == message.message.strip()
+        assert message.message == message.message.strip()
+        # Text always: what was heard, or (a reply cut to nothing) what the model said.
+        assert message.message or message.said
+        if message.said is not None:
+            # Only a confirmed truncate of an assistant reply keeps both, the heard text a
+            # beginning of the said one.
+            assert message.sender == "assistant" and message.interrupted
+            assert message.said.startswith(message.message) and message.said != message.message
         assert not (message.interrupted and message.sender == "user"), message
     interrupted = sum(1 for message in record.messages if message.interrupted)
     assert record.interruptions == interrupted
