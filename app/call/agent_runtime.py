@@ -12,10 +12,12 @@ only (control events; audio never comes here):
 * `perform` — does one such action: called by the call's `ToolRunner` workers, off the reader,
   so audio keeps flowing while a tool works.
 
-A tool runs under ``TOOL_TIMEOUT``; one that raises or times out answers the model with an error
-output and the call goes on.  A hand-off (``transfer_to_<agent>`` for an agent of the catalogue)
-is performed by the relay: a ``session.update`` with the new agent's instructions and tools,
-then the function output; only then is it recorded.
+A tool runs under ``TOOL_TIMEOUT`` for the call's `Caller` (the identity the relay admitted,
+never one from the model's arguments); one that raises or times out answers the model with an
+error output and the call goes on.  A hand-off (``transfer_to_<agent>`` for an agent in the
+active agent's ``handoffs``) is performed by the relay: a ``session.update`` with the new
+agent's instructions and tools, then the function output; only then is it recorded.  A request
+for any other agent is answered with an error output, as an unknown tool is.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from app.rules.session_config import (
     filter_browser_session_update,
     redact_session_event,
 )
-from app.tools import ToolError
+from app.tools import Caller, ToolError
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +61,17 @@ class AgentRuntime:
     session_settings: SessionSettings
     tool_timeout: float
     tracker: ConversationTracker
-    session_id: str
+    #: Who the call's tools work for (the relay's admission decided it).
+    caller: Caller
     agent: Agent = attrs.field(init=False)
     calls: FunctionCalls = attrs.field(init=False, factory=FunctionCalls)
 
     def __attrs_post_init__(self) -> None:
         self.agent = self.catalog[self.catalog.initial_agent]
+
+    @property
+    def session_id(self) -> str:
+        return self.caller.session_id
 
     def initial_update(self) -> str:
         return self._session_update(self.agent, self.session_settings)
@@ -120,8 +127,16 @@ class AgentRuntime:
             await send(RESPONSE_CREATE)
             return
         target = self.catalog.handoff_target(action.name)
-        if target is not None:
+        if target is not None and target in self.agent.handoffs:
             output = await self._hand_off(target, send)
+        elif target is not None:
+            log.warning(
+                "Session %s: the %s agent may not hand off to %s; refused",
+                self.session_id,
+                self.agent.name,
+                target,
+            )
+            output = _error(f"the {self.agent.name} agent cannot transfer to {target}")
         elif action.name not in self.agent.tools:
             output = _error(f"the {self.agent.name} agent has no tool named {action.name!r}")
         else:
@@ -135,7 +150,9 @@ class AgentRuntime:
         log.info("Session %s: calling tool %s", self.session_id, call.name)
         try:
             with trio.fail_after(self.tool_timeout):
-                return await self.catalog.registry.call(call.name, call.arguments)
+                return await self.catalog.registry.call(
+                    call.name, call.arguments, caller=self.caller
+                )
         except trio.TooSlowError:
             log.warning("Session %s: tool %s timed out", self.session_id, call.name)
             return _error(f"{call.name} did not answer within {self.tool_timeout:g} seconds")

@@ -66,6 +66,7 @@ from app.rules.function_calls import Action
 from app.rules.reasons import DisconnectReason
 from app.rules.session_config import AudioFormat, SessionSettings
 from app.settings import SPOOL_MARGIN
+from app.tools import Caller
 
 __all__ = ["READER_VERDICT_TIMEOUT", "Call", "CallLimits", "CallRecorder"]
 
@@ -131,7 +132,7 @@ class Call:
             session_settings=self.session_settings,
             tool_timeout=self.limits.tool_timeout,
             tracker=self.tracker,
-            session_id=self.session_id,
+            caller=Caller(customer_id=self.customer_id, session_id=self.session_id),
         )
         self.start_time = self.wall_clock()
         if self.recordings is not None:

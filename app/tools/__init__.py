@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from app.tools.orders import LOOKUP_ORDER
-from app.tools.registry import Tool, ToolError, ToolRegistry
+from app.tools.registry import Caller, Tool, ToolError, ToolRegistry
 
-__all__ = ["Tool", "ToolError", "ToolRegistry", "default_registry"]
+__all__ = ["Caller", "Tool", "ToolError", "ToolRegistry", "default_registry"]
 
 
 def default_registry() -> ToolRegistry:

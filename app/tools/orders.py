@@ -1,5 +1,10 @@
 """The demo's order lookup over a small dataset shipped in the package
-(app/tools/data/orders.json)."""
+(app/tools/data/orders.json).
+
+Each order has an owner (``customer_id``).  The lookup answers only for the caller's own orders:
+another customer's order gets the same answer as one that does not exist, so a caller cannot
+even learn which numbers are taken, and an anonymous caller owns no order.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from app.tools.registry import Tool, ToolError
+from app.tools.registry import Caller, Tool, ToolError
 
 
 @cache
@@ -18,12 +23,12 @@ def _orders() -> dict[str, dict[str, Any]]:
     return orders
 
 
-async def lookup_order(order_id: str) -> dict[str, Any]:
-    """Status of one order; unknown numbers are an error the model can relay to the caller."""
+async def lookup_order(caller: Caller, order_id: str) -> dict[str, Any]:
+    """Status of one of the caller's orders; another number is an error the model can relay."""
     key = str(order_id).strip().lstrip("#")
     order = _orders().get(key)
-    if order is None:
-        raise ToolError(f"no order with number {key!r}")
+    if order is None or caller.customer_id is None or order["customer_id"] != caller.customer_id:
+        raise ToolError(f"the caller has no order with number {key[:20]!r}")
     return {"order_id": key, **{k: v for k, v in order.items() if k != "customer_id"}}
 
 

@@ -26,27 +26,27 @@ from app.call.tool_runner import TOOL_QUEUE, TOOL_WORKERS
 from app.model.upstream import UpstreamClosed
 from app.rules.dialect import Dialect
 from app.rules.session_config import SessionSettings
-from app.tools import Tool, ToolRegistry
+from app.tools import Caller, Tool, ToolRegistry
 
 TOOL_TIMEOUT = 10.0
 
 
-async def slow_tool() -> dict[str, Any]:
+async def slow_tool(caller: Caller) -> dict[str, Any]:
     await trio.sleep(5)
     return {"ok": True}
 
 
-async def broken_tool() -> dict[str, Any]:
+async def broken_tool(caller: Caller) -> dict[str, Any]:
     raise RuntimeError("database on fire")
 
 
-async def stuck_tool() -> dict[str, Any]:
+async def stuck_tool(caller: Caller) -> dict[str, Any]:
     await trio.sleep_forever()
     raise AssertionError
 
 
-async def echo_tool(value: str) -> dict[str, Any]:
-    return {"value": value}
+async def echo_tool(caller: Caller, value: str) -> dict[str, Any]:
+    return {"value": value, "for": [caller.customer_id, caller.session_id]}
 
 
 def catalog() -> AgentCatalog:
@@ -268,7 +268,7 @@ async def test_a_failing_tool_answers_with_an_error_and_the_call_goes_on(
         assert await h.model.received() == {"type": "response.create"}
         await response(h.model, "r2", ("c2", "echo_tool", '{"value": "still here"}'))
         output = json.loads((await h.model.received())["item"]["output"])
-        assert output == {"value": "still here"}
+        assert output["value"] == "still here"
 
 
 async def test_a_stuck_tool_times_out(autojump_clock: trio.abc.Clock) -> None:
@@ -339,6 +339,45 @@ async def test_a_transfer_to_an_unknown_agent_is_refused_and_not_recorded(
         assert h.call.agent.agent.name == "root"
     [doc] = h.recorder.documents
     assert doc["metadata"]["agents_used"] == ["root"]
+
+
+async def test_a_tool_works_for_the_admitted_caller_whatever_the_model_says(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    async with scripted_call() as h:
+        await response(
+            h.model,
+            "r1",
+            ("c1", "echo_tool", '{"value": "x"}'),
+            ("c2", "echo_tool", '{"value": "x", "caller": {"customer_id": "victim"}}'),
+        )
+        outputs = {}
+        for _ in range(2):
+            output = await h.model.received()
+            outputs[output["item"]["call_id"]] = json.loads(output["item"]["output"])
+    assert outputs["c1"] == {"value": "x", "for": ["c1", "s1"]}
+    assert "may not name a 'caller'" in outputs["c2"]["error"]
+
+
+async def test_a_hand_off_only_to_the_active_agents_handoffs(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """sales exists but lists no hand-offs: once there, a transfer back to root is refused."""
+    async with scripted_call() as h:
+        await h.model.say(type="conversation.item.added", previous_item_id=None, item=USER_ITEM)
+        await response(h.model, "r1", ("c1", "transfer_to_sales", "{}"))
+        assert (await h.model.received())["type"] == "session.update"
+        assert json.loads((await h.model.received())["item"]["output"]) == {
+            "transferred_to": "sales"
+        }
+        assert await h.model.received() == {"type": "response.create"}
+        await response(h.model, "r2", ("c2", "transfer_to_root", "{}"))
+        output = json.loads((await h.model.received())["item"]["output"])
+        assert output == {"error": "the sales agent cannot transfer to root"}
+        assert await h.model.received() == {"type": "response.create"}
+        assert h.call.agent.agent.name == "sales"
+    [doc] = h.recorder.documents
+    assert doc["metadata"]["agents_used"] == ["root", "sales"]
 
 
 async def test_function_calls_run_on_a_fixed_set_of_workers(autojump_clock: trio.abc.Clock) -> None:
