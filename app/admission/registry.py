@@ -38,6 +38,9 @@ class CallRegistry:
     # Frames relayed by calls that have ended (summed at each call's end, not per frame).
     frames_from_browser: int = 0
     frames_from_upstream: int = 0
+    #: Client events the allow-list refused and frames refused by the frame limits (audio
+    #: budget, audio frame size, control-event size), by calls that have ended.
+    client_events_refused: int = 0
     #: Calls that ended with nothing said, so wrote no document.
     calls_without_messages: int = 0
     _live: dict[str, Call] = attrs.field(factory=dict)
@@ -95,6 +98,7 @@ class CallRegistry:
                     del self._per_customer[customer]
             self.frames_from_browser += call.frames_from_browser
             self.frames_from_upstream += call.frames_from_upstream
+            self.client_events_refused += call.client_events_refused
             if call.outcome == "empty":
                 self.calls_without_messages += 1
             if not self._live:

@@ -4,8 +4,6 @@
 only (control events; audio never comes here):
 
 * `initial_update` — the first ``session.update`` of the call (active agent, transcription, VAD).
-* `from_browser` — a browser event before it is forwarded: ``session.update`` is cut down to the
-  allowlist (what was dropped is logged).
 * `from_upstream` — an upstream event before it reaches the browser: function-call events are
   withheld, session events lose their instructions and tools; and the work the event asks for
   (`RunTool`, `CreateResponse`) is returned, not done.
@@ -44,7 +42,6 @@ from app.rules.function_calls import (
 from app.rules.session_config import (
     SessionSettings,
     agent_session_update,
-    filter_browser_session_update,
     redact_session_event,
 )
 from app.tools import Caller, ToolError
@@ -83,21 +80,6 @@ class AgentRuntime:
             tools=self.catalog.tool_definitions(agent),
             settings=settings,
         )
-
-    # -- browser -> upstream -------------------------------------------------------------------
-
-    def from_browser(self, event: dict[str, Any]) -> dict[str, Any] | None:
-        """The event to forward upstream instead of ``event``, or None to withhold it."""
-        if event.get("type") != "session.update":
-            return event
-        allowed, dropped = filter_browser_session_update(event, self.dialect)
-        if dropped:
-            log.warning(
-                "Session %s: the browser's session.update may not set %s; dropped",
-                self.session_id,
-                ", ".join(dropped),
-            )
-        return allowed
 
     # -- upstream -> browser -------------------------------------------------------------------
 

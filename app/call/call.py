@@ -75,6 +75,7 @@ log = logging.getLogger(__name__)
 #: How long a task whose send found the upstream broken waits for the reader's verdict.
 READER_VERDICT_TIMEOUT = 1.0
 
+
 @attrs.define(eq=False)
 class Call:
     """A live call.  Create it after the browser's handshake is accepted, then ``await run()``."""
@@ -160,6 +161,8 @@ class Call:
             end=self.end,
             clock=self.clock,
             record=tap.caller_frame if tap is not None else None,
+            dialect=dialect,
+            session_id=self.session_id,
         )
         self.upstream = UpstreamLoop(
             session_id=self.session_id,
@@ -182,6 +185,11 @@ class Call:
     @property
     def frames_from_upstream(self) -> int:
         return self.upstream.frames
+
+    @property
+    def client_events_refused(self) -> int:
+        """Client events the allow-list refused, and frames over the frame limits."""
+        return self.client.events_refused + self.client.policy.refused
 
     # -- ending ------------------------------------------------------------------------------------
 
@@ -290,7 +298,7 @@ class Call:
         self.feed.observe_client(event)
         if self.recording is not None:
             self._record_client_event(self.recording, event, now)
-        return self.agent.from_browser(event)
+        return event
 
     async def _observe_upstream(self, event: dict[str, Any]) -> dict[str, Any] | None:
         now = self.clock()
@@ -363,6 +371,16 @@ class Call:
             self.frames_from_upstream,
             self.outcome or "not saved in time",
         )
+        client = self.client
+        if client.events_refused or client.policy.refused or client.fields_cut:
+            log.warning(
+                "Session %s refused %d client events and %d frames over the frame limits, "
+                "and cut %d session fields",
+                self.session_id,
+                client.events_refused,
+                client.policy.refused,
+                client.fields_cut,
+            )
 
     async def _close_browser(self) -> None:
         if self._close is not None and not self.browser.closed:

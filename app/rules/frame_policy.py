@@ -11,7 +11,18 @@
 * ``None`` — an ASGI message that is none of the above (nothing to do).
 
 The limits are ``MAX_FRAME_BYTES`` (close 1009) and ``MAX_FRAME_RATE`` (close 1008), both
-``protocol_error``.  No I/O and no clock of its own: the caller passes the time.
+``protocol_error``, and three that refuse a frame before they end the call:
+
+* the caller's audio in bytes (`AudioBudget`: a small multiple of real time for the session's
+  input format, and at most `MAX_FRAME_SECONDS` of audio in one append), so the bill follows
+  speech and not the caller's bandwidth;
+* `MAX_EVENT_BYTES` for any other frame (a control event): the careful path parses, logs and
+  observes those, and none of that may grow with a client's whim.
+
+A frame over one of them is refused (an ``error`` event, not forwarded, counted in `refused`);
+a caller who goes on -- `MAX_STRIKES` such frames each within `STRIKE_GAP` seconds of the one
+before -- is disconnected (1008, ``protocol_error``).  No I/O and no clock of its own: the
+caller passes the time.
 """
 
 from __future__ import annotations
@@ -22,11 +33,15 @@ from typing import Any
 
 import attrs
 
+from app.rules.audio_budget import MAX_FRAME_SECONDS, RATE_MULTIPLE, AudioBudget, decoded_size
 from app.rules.frames import is_plain_audio_append, utf8_length_exceeds
 from app.rules.rate_limit import FrameRateLimit
 from app.rules.reasons import DisconnectReason
 
 __all__ = [
+    "MAX_EVENT_BYTES",
+    "MAX_STRIKES",
+    "STRIKE_GAP",
     "Disconnected",
     "EndCall",
     "Forward",
@@ -36,6 +51,18 @@ __all__ = [
     "Verdict",
     "parse_event",
 ]
+
+
+#: The largest frame that is not an audio append in the usual layout (a control event).
+MAX_EVENT_BYTES = 64 * 1024
+#: Refused frames in a row (each within `STRIKE_GAP` s of the last) after which the call ends.
+MAX_STRIKES = 10
+#: Seconds without a refused frame after which the count of strikes starts again.
+STRIKE_GAP = 2.0
+
+_AUDIO_PREFIX = '{"type":"input_audio_buffer.append"'
+#: The characters of an append that are not audio: at least ``{"type":...,"audio":""}``.
+_APPEND_ENVELOPE = len('{"type":"input_audio_buffer.append","audio":""}')
 
 
 @attrs.frozen
@@ -82,7 +109,14 @@ class FramePolicy:
 
     max_frame_bytes: int
     max_frame_rate: float
+    max_event_bytes: int = MAX_EVENT_BYTES
+    #: The caller's audio budget (its format follows the session: `AudioBudget.set_format`).
+    audio: AudioBudget = attrs.Factory(AudioBudget)
+    #: Frames refused for their size or the audio budget, in all.
+    refused: int = attrs.field(init=False, default=0)
     _rate: FrameRateLimit = attrs.field(init=False)
+    _strikes: int = attrs.field(init=False, default=0)
+    _last_strike: float = attrs.field(init=False, default=0.0)
 
     def __attrs_post_init__(self) -> None:
         self._rate = FrameRateLimit(self.max_frame_rate)
@@ -114,9 +148,59 @@ class FramePolicy:
             )
         if utf8_length_exceeds(text, limit):
             return self._too_large()
-        if is_plain_audio_append(text):
-            return Forward(text, plain_audio=True)
+        if text.startswith(_AUDIO_PREFIX):
+            size = decoded_size(len(text) - _APPEND_ENVELOPE)
+            if size > self.audio.max_frame_bytes:
+                return self._audio_frame_too_large(now)
+            if is_plain_audio_append(text):
+                refusal = self.charge_audio(size, now)
+                return Forward(text, plain_audio=True) if refusal is None else refusal
+        if utf8_length_exceeds(text, self.max_event_bytes):
+            return self._strike(
+                now,
+                "event_too_large",
+                f"A client event other than an audio append may be at most "
+                f"{self.max_event_bytes} bytes. It was not forwarded.",
+            )
         return Inspect(text)
+
+    def charge_audio(self, size: int, now: float) -> Refuse | EndCall | None:
+        """Count ``size`` bytes of audio received at ``now``: None if they may go to the model,
+        else the refusal (or, if the caller goes on, the end of the call)."""
+        if size > self.audio.max_frame_bytes:
+            return self._audio_frame_too_large(now)
+        if self.audio.spend(size, now):
+            return None
+        return self._strike(
+            now,
+            "audio_rate_exceeded",
+            f"Audio is arriving faster than anyone speaks (over {RATE_MULTIPLE:g} times real "
+            "time); the frame was not forwarded.",
+        )
+
+    def _audio_frame_too_large(self, now: float) -> Refuse | EndCall:
+        return self._strike(
+            now,
+            "audio_frame_too_large",
+            f"An audio append may carry at most {MAX_FRAME_SECONDS:g} s of audio "
+            f"({self.audio.max_frame_bytes} bytes). It was not forwarded.",
+        )
+
+    def _strike(self, now: float, code: str, message: str) -> Refuse | EndCall:
+        """Refuse a frame; once the caller has gone on for `MAX_STRIKES`, end the call."""
+        self.refused += 1
+        if self._strikes and now - self._last_strike > STRIKE_GAP:
+            self._strikes = 0
+        self._strikes += 1
+        self._last_strike = now
+        if self._strikes >= MAX_STRIKES:
+            return EndCall(
+                code,
+                f"{message} {MAX_STRIKES} such frames in a row end the call.",
+                DisconnectReason.PROTOCOL_ERROR,
+                (1008, "frame limits exceeded"),
+            )
+        return Refuse(code, message)
 
     def _too_large(self) -> EndCall:
         return EndCall(

@@ -78,6 +78,11 @@ class RelayCollector(Collector):
             value=registry.frames_from_browser,
         )
         yield CounterMetricFamily(
+            "relay_client_events_refused",
+            "Client events and frames refused (allow-list, frame limits) by calls that have ended",
+            value=registry.client_events_refused,
+        )
+        yield CounterMetricFamily(
             "relay_frames_from_upstream",
             "Frames received from the model by calls that have ended",
             value=registry.frames_from_upstream,

@@ -141,7 +141,8 @@ async def test_malformed_frames_get_errors_and_the_call_goes_on(
                 (b"\x00\x01binary", "binary_not_supported"),
                 ('["an", "array"]', "invalid_event"),
                 ('{"type": 7}', "invalid_event"),
-                ("[" * 200_000, "invalid_json"),  # nested deeper than any parser's stack
+                ("[" * 60_000, "invalid_json"),  # nested deeper than any parser's stack
+                ("[" * 200_000, "event_too_large"),  # over MAX_EVENT_BYTES: not even parsed
             ]
             for frame, code in frames:
                 await client.ws.send_message(frame)
