@@ -14,11 +14,19 @@ container's output never meets a plain one.  They are written whatever ``LOG_LEV
 
 The Azure SDKs log every HTTP request and response at INFO; they are kept at WARNING unless
 ``LOG_LEVEL=DEBUG``.
+
+Text lines cannot be forged: `EscapingFormatter` escapes control characters (a newline, a
+carriage return, NUL, ESC ...) in each message, so a client value that reaches a log line cannot
+start a line of its own that looks like the relay's (``... ERROR app.web.admin_api: ...``) or
+drive a terminal.  JSON lines are safe by construction (the encoder escapes them).  The relay
+also keeps client values out of its lines in the first place: counts and bounded, quoted names
+(`app.rules.client_events.shown`).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 from pythonjsonlogger.json import JsonFormatter
@@ -26,7 +34,13 @@ from pythonjsonlogger.json import JsonFormatter
 from app.call.session_context import current_session
 from app.settings import Settings
 
-__all__ = ["SessionFilter", "announce", "configure_logging"]
+__all__ = [
+    "EscapingFormatter",
+    "SessionFilter",
+    "announce",
+    "configure_logging",
+    "escape_controls",
+]
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -34,6 +48,24 @@ JSON_FIELDS = "{asctime}{levelname}{name}{message}"
 JSON_RENAMES = {"asctime": "time", "levelname": "level", "name": "logger"}
 #: The logger of the start-up lines, which go to stdout (see `announce`).
 ANNOUNCE_LOGGER = "app.announce"
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as a Python escape (``\\n``, ``\\x00``)."""
+    return _CONTROL.sub(lambda match: ascii(match.group())[1:-1], text)
+
+
+class EscapingFormatter(logging.Formatter):
+    """The text format, with control characters in the message escaped (one record, one line;
+    a traceback, added after the message, keeps its own lines)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        escaped = logging.makeLogRecord(record.__dict__)
+        escaped.message = escape_controls(record.message)
+        return super().formatMessage(escaped)
 
 
 class SessionFilter(logging.Filter):
@@ -53,7 +85,7 @@ def configure_logging(settings: Settings) -> None:
     json_lines = settings.log_format == "json"
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(SessionFilter())
-    handler.setFormatter(_json_formatter() if json_lines else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(_json_formatter() if json_lines else EscapingFormatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.logging_level)
