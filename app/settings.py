@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from app.phone.caller_id import read_mapping
+from app.rules.urls import shown_url
 
 SIMULATOR = "simulator"
 #: On top of SAVE_TIMEOUT: time for the spool write when the store write failed or timed out.
@@ -73,6 +74,9 @@ class Settings:
     data_dir: Path = Path("data")
     admin_token: str | None = attrs.field(default=None, repr=False)
     call_token_secret: str | None = attrs.field(default=None, repr=False)
+    call_token_max_lifetime: float = 3600.0
+    call_token_issuer: str | None = None
+    call_token_audience: str | None = None
     allowed_origins: tuple[str, ...] | None = None
     log_level: str = "INFO"
     call_idle_timeout: float = 30.0
@@ -148,6 +152,11 @@ class Settings:
             data_dir=Path(reader.text("DATA_DIR", str(d.data_dir))),
             admin_token=reader.optional("ADMIN_TOKEN"),
             call_token_secret=reader.optional("CALL_TOKEN_SECRET"),
+            call_token_max_lifetime=reader.seconds(
+                "CALL_TOKEN_MAX_LIFETIME", d.call_token_max_lifetime
+            ),
+            call_token_issuer=reader.optional("CALL_TOKEN_ISSUER"),
+            call_token_audience=reader.optional("CALL_TOKEN_AUDIENCE"),
             allowed_origins=reader.origins("ALLOWED_ORIGINS"),
             log_level=reader.choice("LOG_LEVEL", d.log_level, _LOG_LEVELS),
             call_idle_timeout=reader.seconds("CALL_IDLE_TIMEOUT", d.call_idle_timeout),
@@ -194,6 +203,11 @@ class Settings:
         settings._check_time_bounds()
         settings._check_recording_storage()
         settings._check_acs()
+        if settings.admin_token is not None and not settings.admin_token.isascii():
+            raise SettingsError(
+                "ADMIN_TOKEN must be ASCII (it is sent in an HTTP header, which browsers and "
+                "proxies carry as ASCII only)"
+            )
         if settings.call_token_secret is not None and len(settings.call_token_secret) < 32:
             raise SettingsError(
                 "CALL_TOKEN_SECRET must be at least 32 characters (an HS256 key shorter than "
@@ -334,7 +348,7 @@ class Settings:
             if parts.scheme not in ("ws", "wss") or not parts.hostname:
                 raise SettingsError(
                     f"REALTIME_UPSTREAM_URL must be a ws:// or wss:// URL or the word "
-                    f"'{SIMULATOR}', got {self.upstream_url!r}"
+                    f"'{SIMULATOR}', got {shown_url(self.upstream_url)!r}"
                 )
             return
         if self.upstream_url is None and self.azure_openai_endpoint is not None:
@@ -342,7 +356,8 @@ class Settings:
             if parts.scheme not in ("https", "http") or not parts.hostname:
                 raise SettingsError(
                     "AZURE_OPENAI_ENDPOINT must be an https:// URL such as "
-                    f"https://RESOURCE.openai.azure.com/, got {self.azure_openai_endpoint!r}"
+                    "https://RESOURCE.openai.azure.com/, got "
+                    f"{shown_url(self.azure_openai_endpoint)!r}"
                 )
             if not self.azure_openai_deployment:
                 raise SettingsError(
@@ -355,10 +370,10 @@ class Settings:
         if self.uses_simulator:
             return "built-in simulator"
         if self.upstream_url is not None:
-            parts = urlsplit(self.upstream_url)
-            return f"{parts.scheme}://{parts.netloc}{parts.path}"
+            return shown_url(self.upstream_url)
         return (
-            f"Azure OpenAI {self.azure_openai_endpoint} deployment {self.azure_openai_deployment}"
+            f"Azure OpenAI {shown_url(self.azure_openai_endpoint or '')} "
+            f"deployment {self.azure_openai_deployment}"
         )
 
     def describe_store(self) -> str:

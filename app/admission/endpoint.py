@@ -78,7 +78,13 @@ class RealtimeEndpoint:
         if not origin_allowed(headers.get("origin"), headers.get("host"), settings.allowed_origins):
             raise AuthError(403, f"origin {headers.get('origin')!r} is not allowed")
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-        customer_id = customer_for_call(query, settings.call_token_secret)
+        customer_id = customer_for_call(
+            query,
+            settings.call_token_secret,
+            max_lifetime=settings.call_token_max_lifetime,
+            issuer=settings.call_token_issuer,
+            audience=settings.call_token_audience,
+        )
         self.relay.registry.check_admission(customer_id)
         return customer_id
 

@@ -61,9 +61,10 @@ class UpstreamLoop:
             upstream = await self.connector.connect(connection_nursery)
         except UpstreamUnavailable as exc:
             log.warning("Session %s: upstream unavailable: %s", self.session_id, exc)
+            # The details (where, why) are for the operator's log, not for callers.
             await self.browser.send_error(
                 "upstream_unavailable",
-                f"The model is unavailable: {exc}",
+                "The model is unavailable right now; please try again later.",
                 error_type="server_error",
             )
             self.end(DisconnectReason.UPSTREAM_UNAVAILABLE, None)

@@ -34,6 +34,7 @@ from app.fastpath.socket_stream import ReadinessSocketStream
 from app.fastpath.websocket_client import wrap_client_stream
 from app.model.upstream_auth import NoAuth, UpstreamAuth
 from app.rules.dialect import Dialect
+from app.rules.urls import host_and_port, shown_url
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +147,7 @@ class WebSocketConnector:
 
     @description.default
     def _description_default(self) -> str:
-        parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.netloc}{parts.path}"
+        return shown_url(self.url)
 
     async def connect(self, nursery: trio.Nursery) -> Upstream:
         try:
@@ -210,7 +210,7 @@ class WebSocketConnector:
                     ws = await wrap_client_stream(
                         nursery,
                         stream,
-                        parts.netloc,
+                        host_and_port(parts),
                         resource,
                         extra_headers=headers,
                         max_message_size=MAX_UPSTREAM_MESSAGE,

@@ -29,6 +29,7 @@ import attrs
 import trio
 
 from app.model.azure_credential import default_credential
+from app.rules.urls import host_and_port
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,6 @@ class TokenCredential(Protocol):
     def get_token(self, *scopes: str, **kwargs: Any) -> Any: ...
 
 
-
-
 @attrs.define(eq=False)
 class EntraToken:
     """A cached Entra ID bearer token, refreshed off the event loop before it expires."""
@@ -115,7 +114,7 @@ def azure_realtime_url(endpoint: str, deployment: str, api_version: str | None) 
     """The realtime URL of an Azure OpenAI resource (https -> wss, http -> ws)."""
     parts = urlsplit(endpoint)
     scheme = "wss" if parts.scheme == "https" else "ws"
-    base = f"{scheme}://{parts.netloc}"
+    base = f"{scheme}://{host_and_port(parts)}"  # never user:password@
     name = quote(deployment, safe="")
     if api_version:
         return f"{base}/openai/realtime?api-version={quote(api_version, safe='')}&deployment={name}"

@@ -36,6 +36,10 @@ from app.web.metrics import shared_metrics
 if TYPE_CHECKING:
     from app.process.worker_role import WorkerRole
 
+
+#: Shorter admin tokens are warned about at start (guessable).
+MIN_ADMIN_TOKEN = 24
+
 log = logging.getLogger(__name__)
 
 # hypercorn's graceful timeout after the drain: only plain HTTP requests can be left by then.
@@ -154,6 +158,16 @@ def _announce(binds: list[str], settings: Settings) -> None:
     announce(f"store: {settings.describe_store()}")
     announce(f"recording: {settings.describe_recording()}")
     if settings.admin_token is None:
-        log.warning("ADMIN_TOKEN is unset: the admin API answers only loopback clients")
+        log.warning(
+            "ADMIN_TOKEN is unset: the admin API answers only loopback clients that address "
+            "a loopback name (localhost, 127.0.0.1, [::1])"
+        )
+    elif len(settings.admin_token) < MIN_ADMIN_TOKEN:
+        log.warning(
+            "ADMIN_TOKEN is only %d characters: use at least %d random ones "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(32))')",
+            len(settings.admin_token),
+            MIN_ADMIN_TOKEN,
+        )
     if settings.call_token_secret is None:
         log.warning("CALL_TOKEN_SECRET is unset: ?customer_id= is trusted as given")

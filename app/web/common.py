@@ -46,9 +46,16 @@ def problem(status: int, message: str) -> Response:
 def admin_refusal(admin_token: str | None) -> Response | None:
     """The answer refusing the current request to the admin API, or None if it may proceed."""
     client = request.scope.get("client")
+    headers = request.headers
     try:
-        authorization = request.headers.get("authorization")
-        check_admin(authorization, client[0] if client else None, admin_token)
+        check_admin(
+            headers.get("authorization"),
+            client[0] if client else None,
+            admin_token,
+            host=headers.get("host"),
+            origin=headers.get("origin"),
+            fetch_site=headers.get("sec-fetch-site"),
+        )
     except AuthError as exc:
         return problem(exc.status, str(exc))
     return None

@@ -64,7 +64,7 @@ async def read_until_closed(client: Client) -> tuple[list[dict[str, Any]], int]:
                 return events, exc.reason.code
 
 
-REPROGRAMMING = [
+REPROGRAMMING: list[dict[str, Any]] = [
     {"type": "response.create", "response": {"instructions": f"Say {MARK}."}},
     {
         "type": "response.create",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import pytest
 import trio
 import trio.testing
 import trio_websocket
@@ -39,7 +40,9 @@ async def end_of_call(client: Client) -> tuple[list[dict[str, Any]], int]:
             return events, exc.reason.code
 
 
-async def test_upstream_refusing_is_upstream_unavailable(tmp_path: Path) -> None:
+async def test_upstream_refusing_is_upstream_unavailable(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     async with simulator() as sim_port:
         settings = relay_settings(tmp_path, upstream_url=upstream(sim_port, refuse="1"))
         async with running_relay(settings) as relay:
@@ -52,7 +55,10 @@ async def test_upstream_refusing_is_upstream_unavailable(tmp_path: Path) -> None
     assert code == 1011
     errors = [e for e in events if e["type"] == "error"]
     assert errors and errors[-1]["error"]["code"] == "upstream_unavailable"
-    assert "HTTP 503" in errors[-1]["error"]["message"]
+    # The caller hears that the model is unavailable; where and why is for the operator's log.
+    assert "HTTP 503" not in errors[-1]["error"]["message"]
+    assert "127.0.0.1" not in errors[-1]["error"]["message"]
+    assert [r for r in caplog.records if "HTTP 503" in r.getMessage()]
     assert doc["disconnect_reason"] == "upstream_unavailable"
     assert doc["messages"] == [{"sender": "user", "message": GREETING, "interrupted": False}]
 

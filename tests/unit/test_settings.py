@@ -143,6 +143,8 @@ def test_simulator_literal_selects_the_simulator() -> None:
             {"RECORD_CALLS": "true", "SHUTDOWN_GRACE": "20"},
             r"SAVE_TIMEOUT \+ 13 s \(23 s\) with RECORD_CALLS",
         ),
+        ({"ADMIN_TOKEN": "t\u00f6ken-with-an-umlaut"}, "ADMIN_TOKEN must be ASCII"),
+        ({"CALL_TOKEN_MAX_LIFETIME": "-5"}, "CALL_TOKEN_MAX_LIFETIME must be at least"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:
@@ -203,3 +205,35 @@ def test_phone_settings(tmp_path: Path) -> None:
     mapping.write_text('{"alice": "c"}', encoding="utf-8")
     with pytest.raises(SettingsError, match=r"CALLER_ID_MAP: .* is not a phone number"):
         Settings.from_env({"CALLER_ID_MAP": str(mapping)})
+
+
+def test_credentials_in_upstream_urls_are_never_described() -> None:
+    openai = Settings.from_env(
+        {"REALTIME_UPSTREAM_URL": "wss://u:pw@api.example:8443/v1/realtime?k=1"}
+    )
+    assert openai.describe_upstream() == "wss://api.example:8443/v1/realtime"
+    azure = Settings.from_env(
+        {
+            "AZURE_OPENAI_ENDPOINT": "https://u:pw@r.openai.azure.com/",
+            "AZURE_OPENAI_DEPLOYMENT": "d",
+        }
+    )
+    assert "pw" not in azure.describe_upstream()
+    with pytest.raises(SettingsError) as bad:
+        Settings.from_env({"REALTIME_UPSTREAM_URL": "http://u:secret@x/v1/realtime"})
+    assert "secret" not in str(bad.value)
+
+
+def test_call_token_rules_are_read() -> None:
+    settings = Settings.from_env(
+        {
+            "CALL_TOKEN_MAX_LIFETIME": "300",
+            "CALL_TOKEN_ISSUER": "https://shop.example",
+            "CALL_TOKEN_AUDIENCE": "voice-relay",
+        }
+    )
+    assert settings.call_token_max_lifetime == 300.0
+    assert (settings.call_token_issuer, settings.call_token_audience) == (
+        "https://shop.example",
+        "voice-relay",
+    )
