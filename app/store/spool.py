@@ -43,6 +43,7 @@ from typing import Any
 import attrs
 
 from app.store.base import InvalidDocumentError, document_key
+from app.store.private_files import private_dir
 
 __all__ = ["Spool", "SpoolEntry", "safe_name"]
 
@@ -131,7 +132,7 @@ class Spool:
         """
         target = self.corrupt_dir / f"{time.time_ns()}-{path.name}"
         try:
-            self.corrupt_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.corrupt_dir)
             os.replace(path, target)
         except FileNotFoundError:
             return
@@ -296,7 +297,7 @@ def _move_unless_taken(source: Path, target: Path) -> bool:
 def _ensure_dir(directory: Path) -> None:
     if directory.is_dir():
         return
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     _fsync_dir(directory.parent)  # make the new directory's own entry durable
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 import attrs
 import trio
 
+from app.store.private_files import FILE_MODE, private_dir
 from app.store.spool import Spool
 
 __all__ = ["MAX_SLOTS", "SpoolSlot", "claim_slot", "own_spool", "slot_root"]
@@ -105,8 +106,8 @@ async def own_spool(
 
 def _try_lock(root: Path) -> int | None:
     """The open, locked lock file of the spool at ``root``; None if a live process holds it."""
-    root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    private_dir(root)
+    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

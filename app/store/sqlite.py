@@ -33,6 +33,7 @@ import trio
 
 from app.store.base import InvalidDocumentError, Page, SaveOutcome, StoreError, document_key
 from app.store.paging import SortKey, TokenCodec, iso_bound
+from app.store.private_files import create_private_file, private_dir
 
 __all__ = ["SQLiteStore"]
 
@@ -222,7 +223,9 @@ class SQLiteStore:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
+    # SQLite gives its -wal and -shm files the mode of the database file.
+    create_private_file(path)
     # isolation_level=None: autocommit; every statement here is a transaction of its own.
     conn = sqlite3.connect(
         path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False

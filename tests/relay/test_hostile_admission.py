@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -137,3 +138,23 @@ async def test_credentials_in_the_upstream_url_are_shown_nowhere(
     assert events[-1]["error"]["message"] == (
         "The model is unavailable right now; please try again later."
     )
+
+
+async def test_the_data_directory_is_the_relays_alone(tmp_path: Path) -> None:
+    """The SQLite file (and its WAL), the spool and its lock: 0600 files in 0700 directories."""
+    data = tmp_path / "data" / "relay"
+    previous = os.umask(0o022)  # the usual umask, which would make them world-readable
+    try:
+        async with running_relay(relay_settings(data, checkpoint_interval=0.05)) as relay:
+            async with connect(relay, customer_id="private") as client:
+                await client.say("My account number is private.")
+                await client.hang_up()
+            await relay.wait_calls_ended()
+            assert await relay.documents()
+            modes = {path.name: path.stat().st_mode & 0o777 for path in [data, *data.rglob("*")]}
+    finally:
+        os.umask(previous)
+    assert any(name.endswith("-wal") for name in modes)
+    assert any(name.endswith(".sqlite3") for name in modes)
+    assert {name: oct(mode) for name, mode in modes.items() if mode & 0o077} == {}
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700  # a parent it created, too
