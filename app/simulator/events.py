@@ -19,8 +19,22 @@ ERROR_SERVER: Final = "server_error"
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON text, as sent on the wire."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON text, as sent on the wire: valid UTF-8 text.
+
+    A client may send a lone UTF-16 surrogate (``"\\ud800"`` is valid JSON) in a text item
+    that the simulator echoes; like a real service, whose frames are UTF-8, it replaces it with
+    U+FFFD rather than hand on text no UTF-8 encoder takes (the relay's send to the browser, or
+    its own websocket, would fail and end the call).  ASCII text, the audio included, is
+    returned as it is after one cheap check.
+    """
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
 
 
 @attrs.define(eq=False)

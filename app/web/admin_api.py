@@ -169,6 +169,8 @@ def create_admin_api(relay: Relay) -> Blueprint:
     async def export() -> Response:
         since = parse_time("since", request.args.get("since"))
         until = parse_time("until", request.args.get("until"))
+        if since is not None and until is not None and since > until:
+            raise BadRequest("since must not be after until")
         documents = store().export(since=since, until=until)
 
         async def lines() -> AsyncIterator[bytes]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from quart import Response, request
@@ -62,16 +62,24 @@ def admin_refusal(admin_token: str | None) -> Response | None:
 
 
 def parse_time(name: str, value: str | None) -> datetime | None:
-    """An ISO 8601 time with a zone from query parameter ``name``, or None when absent."""
+    """An ISO 8601 time with a zone from query parameter ``name``, in UTC; None when absent.
+
+    Converted here, before any answer starts: a time at the edge of the calendar in another
+    zone (``0001-01-01T00:00:00+14:00``) has no UTC form, and an export that found out only
+    while streaming broke off mid-download.
+    """
     if not value:
         return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise BadRequest(f"{name} must be an ISO 8601 date or time, got {value!r}") from None
-    if parsed.tzinfo is None:
+        raise BadRequest(f"{name} must be an ISO 8601 date or time, got {value[:40]!r}") from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise BadRequest(f"{name} must include a time zone (e.g. 2026-11-25T00:00:00Z)")
-    return parsed
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise BadRequest(f"{name} is outside the years 1 to 9999 in UTC") from None
 
 
 def whole_number(name: str, value: str | None, default: int, low: int, high: int) -> int:

@@ -80,6 +80,9 @@ def security_headers(response: Response) -> Response:
 
 def create_web(relay: Relay) -> QuartTrio:
     web = QuartTrio(__name__, static_folder=str(STATIC), static_url_path="/static")
+    # No redirect that merges "//" in a path: its Location would be built from the request's
+    # Host header, which the client chooses (an open redirect to any host).  Such paths are 404.
+    web.url_map.merge_slashes = False
     # Revalidate the pages' modules on every load (ETag), so an upgrade never mixes versions.
     web.config["SEND_FILE_MAX_AGE_DEFAULT"] = None
     metrics = metrics_registry(relay)

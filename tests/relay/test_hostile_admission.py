@@ -158,3 +158,43 @@ async def test_the_data_directory_is_the_relays_alone(tmp_path: Path) -> None:
     assert any(name.endswith(".sqlite3") for name in modes)
     assert {name: oct(mode) for name, mode in modes.items() if mode & 0o077} == {}
     assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700  # a parent it created, too
+
+
+async def test_an_export_at_the_edge_of_the_calendar_is_refused_before_streaming(
+    tmp_path: Path,
+) -> None:
+    async with running_relay(relay_settings(tmp_path)) as relay:
+        async with connect(relay, customer_id="c") as client:
+            await client.say("Something to export.")
+            await client.hang_up()
+        await relay.wait_calls_ended()
+        base = f"http://127.0.0.1:{relay.port}/api/admin/export"
+        async with httpx.AsyncClient(timeout=IO_TIMEOUT) as http:
+            refused = [
+                await http.get(base, params=params)
+                for params in (
+                    {"since": "0001-01-01T00:00:00+14:00"},
+                    {"until": "9999-12-31T23:59:59-14:00"},
+                    {"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
+                )
+            ]
+            everything = await http.get(
+                base, params={"since": "0001-01-01T00:00:00Z", "until": "9999-12-31T23:59:59Z"}
+            )
+            health = await http.get(f"http://127.0.0.1:{relay.port}/healthz")
+    assert [answer.status_code for answer in refused] == [400, 400, 400]
+    assert "outside the years 1 to 9999" in refused[0].json()["error"]
+    assert everything.status_code == 200 and len(everything.text.splitlines()) == 1
+    assert health.status_code == 200
+
+
+async def test_double_slash_paths_do_not_redirect_to_the_host_header(tmp_path: Path) -> None:
+    async with running_relay(relay_settings(tmp_path)) as relay:
+        base = f"http://127.0.0.1:{relay.port}"
+        async with httpx.AsyncClient(base_url=base, timeout=IO_TIMEOUT) as http:
+            answers = [
+                await http.get(path, headers={"Host": "evil.example"})
+                for path in ("/static//js/voice.mjs", "/api//admin/dashboard")
+            ]
+    assert [answer.status_code for answer in answers] == [404, 404]
+    assert all("location" not in answer.headers for answer in answers)

@@ -252,3 +252,23 @@ async def test_the_caller_cannot_edit_the_record(tmp_path: Path) -> None:
     assert assistant["said"] == reply
     assert assistant["message"] == ""
     assert assistant["interrupted"] is True
+
+
+async def test_a_lone_surrogate_in_a_text_item_does_not_end_the_call(tmp_path: Path) -> None:
+    """``"\\ud800"`` is valid JSON; the in-process simulator echoes it, as UTF-8 text (U+FFFD)."""
+    text = '{"type":"input_text","text":"card \\ud800 ok"}'
+    item = f'{{"type":"message","role":"user","content":[{text}]}}'
+    async with running_relay(relay_settings(tmp_path)) as relay:
+        async with connect(relay, customer_id="surrogate") as client:
+            await client.ws.send_message(f'{{"type":"conversation.item.create","item":{item}}}')
+            await client.send({"type": "response.create"})
+            turn = await client.receive_until("response.done")
+            await client.hang_up()
+        await relay.wait_calls_ended()
+        [doc] = await relay.documents()
+        await assert_healthy(relay)
+    assert turn[-1]["response"]["status"] == "completed"
+    assert doc["disconnect_reason"] == "user_hangup"
+    user, assistant = doc["messages"]  # the caller's copy and the model's echo are one message
+    assert (user["sender"], user["message"]) == ("user", "card \ufffd ok")
+    assert assistant["sender"] == "assistant"

@@ -14,9 +14,22 @@ from typing import Any
 
 
 def text(obj: Mapping[str, Any], key: str) -> str | None:
-    """``obj[key]`` if it is a string."""
+    """``obj[key]`` if it is a string, each lone UTF-16 surrogate replaced by U+FFFD.
+
+    A browser may send one (``"\\ud800"`` is valid JSON); the model, speaking UTF-8, hands the
+    text back with U+FFFD in its place.  Reading both the same way keeps one message per item
+    (a client's copy is matched to the model's echo by its text).
+    """
     value = obj.get(key)
-    return value if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return value
 
 
 def identifier(obj: Mapping[str, Any], key: str) -> str | None:
