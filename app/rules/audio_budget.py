@@ -39,8 +39,10 @@ PCM16_BYTES_PER_SECOND: Final = 48_000
 G711_BYTES_PER_SECOND: Final = 8_000
 #: How many times faster than real time a caller may send audio, averaged.
 RATE_MULTIPLE: Final = 2.0
-#: Seconds of real-time audio a caller may send ahead of that rate (the bucket's size).
-BURST_SECONDS: Final = 4.0
+#: Seconds of real-time audio a caller may send ahead of that rate (the bucket's size).  The
+#: voice client holds up to 5 s of microphone frames while its socket opens and sends them at
+#: once (`MAX_EARLY_FRAMES` in app/web/static/js/call.mjs); a reconnecting client does the same.
+BURST_SECONDS: Final = 8.0
 #: Seconds of audio one append may carry.
 MAX_FRAME_SECONDS: Final = 2.0
 

@@ -47,6 +47,15 @@ def test_decoded_size_is_never_below_the_true_size() -> None:
         assert decoded_size(len(base64.b64encode(bytes(size)))) >= size
 
 
+def test_the_voice_clients_early_frames_fit_the_burst() -> None:
+    """The page sends up to 250 frames (5 s) held while its socket opened, all at once."""
+    frames = policy()
+    verdicts = [frames.check(append(960), 0.0) for _ in range(250)]
+    assert all(isinstance(v, Forward) for v in verdicts)
+    # ... and then speaks in real time.
+    assert all(isinstance(frames.check(append(960), 0.02 * n), Forward) for n in range(1, 3000))
+
+
 def test_speech_at_real_time_is_always_forwarded() -> None:
     frames = policy()
     # An hour of 20 ms frames (960 bytes) every 20 ms.
@@ -147,6 +156,6 @@ def test_g711_gets_a_g711_budget() -> None:
     budget = AudioBudget()
     budget.set_format(8000)
     assert budget.max_frame_bytes == 16_000
-    assert budget.spend(8000 * 4, 0.0)  # the burst
+    assert budget.spend(8000 * 8, 0.0)  # the burst
     assert not budget.spend(8000, 0.0)
     assert budget.spend(8000, 0.5)  # refilled at twice real time
