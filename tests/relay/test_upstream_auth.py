@@ -24,6 +24,9 @@ from app.model.upstream import WebSocketConnector
 from app.model.upstream_auth import REFRESH_MARGIN, EntraToken, upstream_url_and_auth
 from tests.support.harness import IO_TIMEOUT, connect, relay_settings, running_relay
 
+#: What a caller hears when the model cannot be reached (the reason is in the relay's log).
+GENERIC_UNAVAILABLE = "The model is unavailable right now; please try again later."
+
 
 @attrs.define
 class Dialled:
@@ -195,7 +198,9 @@ async def test_entra_id_token_is_fetched_off_the_loop_cached_and_refreshed(
 
 
 @pytest.mark.parametrize("status", [401, 403])
-async def test_rejected_credentials_are_a_clear_error(tmp_path: Path, status: int) -> None:
+async def test_rejected_credentials_are_a_clear_error(
+    tmp_path: Path, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
     async with fake_upstream(reject_with=status) as fake:
         settings = relay_settings(
             tmp_path,
@@ -209,8 +214,11 @@ async def test_rejected_credentials_are_a_clear_error(tmp_path: Path, status: in
                 reason = await client.wait_closed()
             await relay.wait_calls_ended()
     assert error["error"]["code"] == "upstream_unavailable"
-    assert f"rejected the relay's credentials (HTTP {status})" in error["error"]["message"]
-    assert "wrong-key" not in json.dumps(error)
+    # Clear to the operator, in the log; the caller hears only that the model is unavailable.
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert f"rejected the relay's credentials (HTTP {status})" in logged
+    assert error["error"]["message"] == GENERIC_UNAVAILABLE
+    assert "wrong-key" not in json.dumps(error) and "wrong-key" not in logged
     assert reason.code == 1011
 
 
@@ -255,7 +263,9 @@ async def test_browser_session_update_cannot_set_instructions_or_tools(tmp_path:
     assert cancel == {"type": "response.cancel"}
 
 
-async def test_an_upstream_that_never_answers_the_handshake_times_out(tmp_path: Path) -> None:
+async def test_an_upstream_that_never_answers_the_handshake_times_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     listener = trio.socket.socket()
     await listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -271,5 +281,6 @@ async def test_an_upstream_that_never_answers_the_handshake_times_out(tmp_path: 
             await relay.wait_calls_ended()
     finally:
         listener.close()
-    assert "no answer from ws://127.0.0.1" in error["error"]["message"]
+    assert error["error"]["message"] == GENERIC_UNAVAILABLE
+    assert [r for r in caplog.records if "no answer from ws://127.0.0.1" in r.getMessage()]
     assert reason.code == 1011
