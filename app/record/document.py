@@ -20,6 +20,7 @@ from app.record.redaction import KINDS, redact
 from app.record.tracker import ConversationRecord, Message
 from app.rules.channels import Channel
 from app.rules.reasons import DisconnectReason
+from app.rules.text import well_formed
 
 SCHEMA_VERSION = 1
 
@@ -150,20 +151,6 @@ def _utc(moment: datetime, name: str) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{name} must be a timezone-aware datetime, got {moment!r}")
     return moment.astimezone(UTC)
-
-
-def well_formed(text: str) -> str:
-    """``text`` with each lone UTF-16 surrogate replaced by U+FFFD, so that it encodes as UTF-8.
-
-    A peer's JSON may hold one (``"\\ud800"`` is valid JSON, and browsers send it for a broken
-    string): Python decodes it to a lone surrogate that no UTF-8 encoder takes, so the store,
-    the spool and the admin API would all fail on the document and lose the call.
-    """
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return text
 
 
 def encoded_size(document: Mapping[str, Any]) -> int:

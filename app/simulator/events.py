@@ -13,6 +13,7 @@ from typing import Any, Final
 import attrs
 
 from app.rules.dialect import Dialect, EventNames, names
+from app.rules.text import well_formed
 
 ERROR_INVALID_REQUEST: Final = "invalid_request_error"
 ERROR_SERVER: Final = "server_error"
@@ -27,14 +28,7 @@ def dumps(value: Any) -> str:
     its own websocket, would fail and end the call).  ASCII text, the audio included, is
     returned as it is after one cheap check.
     """
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return text
+    return well_formed(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
 
 
 @attrs.define(eq=False)

@@ -12,6 +12,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from app.rules.text import well_formed
+
 
 def text(obj: Mapping[str, Any], key: str) -> str | None:
     """``obj[key]`` if it is a string, each lone UTF-16 surrogate replaced by U+FFFD.
@@ -21,15 +23,7 @@ def text(obj: Mapping[str, Any], key: str) -> str | None:
     (a client's copy is matched to the model's echo by its text).
     """
     value = obj.get(key)
-    if not isinstance(value, str):
-        return None
-    if value.isascii():
-        return value
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return value
+    return well_formed(value) if isinstance(value, str) else None
 
 
 def identifier(obj: Mapping[str, Any], key: str) -> str | None:
