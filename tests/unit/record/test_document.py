@@ -279,14 +279,11 @@ def test_a_long_normal_call_is_untouched() -> None:
     assert encoded_size(document) < DOCUMENT_BUDGET_BYTES // 4
 
 
-def test_an_overlong_message_is_cut_with_a_visible_marker() -> None:
-    pasted = "word " * 50_000  # 250,000 characters pasted into a text item
+def document_of(*messages: Message) -> dict[str, Any]:
+    """The document of a hung-up call that said ``messages``."""
     record = ConversationRecord(
-        messages=(
-            Message(sender="user", message=pasted.strip(), interrupted=False),
-            Message(sender="assistant", message="That is a lot of words.", interrupted=False),
-        ),
-        interruptions=0,
+        messages=messages,
+        interruptions=sum(1 for message in messages if message.interrupted),
         tools_called=(),
         agents_used=("root",),
         initial_agent="root",
@@ -300,6 +297,15 @@ def test_an_overlong_message_is_cut_with_a_visible_marker() -> None:
         reason=DisconnectReason.USER_HANGUP,
     )
     assert document is not None
+    return document
+
+
+def test_an_overlong_message_is_cut_with_a_visible_marker() -> None:
+    pasted = "word " * 50_000  # 250,000 characters pasted into a text item
+    document = document_of(
+        Message(sender="user", message=pasted.strip(), interrupted=False),
+        Message(sender="assistant", message="That is a lot of words.", interrupted=False),
+    )
     first, second = document["messages"]
     assert len(first["message"]) <= MAX_MESSAGE_CHARS
     assert first["message"].endswith(CUT_MARKER) and pasted.startswith(first["message"][:-5])
@@ -322,24 +328,9 @@ def test_channel_says_how_the_caller_came_in(channel: Channel) -> None:
 
 def test_what_the_model_said_is_stored_beside_what_was_heard_redacted_and_bounded() -> None:
     said = "Your card 4111 1111 1111 1111 is on file and " + "more " * 3_000
-    record = ConversationRecord(
-        messages=(
-            Message(sender="assistant", message="Your card", interrupted=True, said=said.strip()),
-        ),
-        interruptions=1,
-        tools_called=(),
-        agents_used=("root",),
-        initial_agent="root",
+    document = document_of(
+        Message(sender="assistant", message="Your card", interrupted=True, said=said.strip())
     )
-    document = build_document(
-        record,
-        session_id="s",
-        customer_id="c",
-        start=START,
-        end=END,
-        reason=DisconnectReason.USER_HANGUP,
-    )
-    assert document is not None
     [message] = document["messages"]
     assert message["message"] == "Your card"
     assert message["said"].startswith("Your card [card] is on file")
