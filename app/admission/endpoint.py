@@ -23,6 +23,7 @@ from app.admission.relay import Relay
 from app.call.browser import BrowserSocket, Receive, Send
 from app.call.call import Call
 from app.call.settings import CallLimits
+from app.rules.client_events import shown
 from app.rules.session_config import SessionSettings
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,8 @@ class RealtimeEndpoint:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         settings = self.relay.settings
         if not origin_allowed(headers.get("origin"), headers.get("host"), settings.allowed_origins):
-            raise AuthError(403, f"origin {headers.get('origin')!r} is not allowed")
+            # Bounded and escaped: the header is the client's, and the reason is logged.
+            raise AuthError(403, f"origin {shown(headers.get('origin'))} is not allowed")
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         customer_id = customer_for_call(
             query,
