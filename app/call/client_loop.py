@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 MAX_PENDING_BYTES = 1024 * 1024
 #: Refused client events logged one by one per call; the rest are only counted.
 LOGGED_REFUSALS = 3
+#: Client events whose content the model bills: charged to the call's budgets.
+_BILLED = frozenset({"input_audio_buffer.append", "conversation.item.create"})
 
 #: What the call does with a parsed control event: the event to forward, or None to withhold it.
 ObserveClient = Callable[[dict[str, Any]], dict[str, Any] | None]
@@ -179,8 +181,8 @@ class ClientLoop:
         if verdict.dropped:
             self._cut(verdict.dropped)
         kind = allowed["type"]
-        if kind == "input_audio_buffer.append":
-            refusal = self.policy.charge_audio(decoded_size(len(allowed["audio"])), now)
+        if kind in _BILLED:
+            refusal = self._charge(allowed, now)
             if isinstance(refusal, EndCall):
                 return refusal
             if refusal is not None:
@@ -194,6 +196,20 @@ class ClientLoop:
         if forward is None:
             return None
         return text if forward is event else json.dumps(forward)
+
+    def _charge(self, event: dict[str, Any], now: float) -> Refuse | EndCall | None:
+        """Charge what an allowed event asks the model to take in (audio appended or in an
+        item, typed text) to the call's budgets; the refusal if it does not fit."""
+        if event["type"] == "input_audio_buffer.append":
+            return self.policy.charge_audio(decoded_size(len(event["audio"])), now)
+        audio = text = 0
+        for part in event["item"]["content"]:  # the allow-list checked the shape
+            if part["type"] == "input_audio":
+                audio += decoded_size(len(part["audio"]))
+            else:
+                text += len(part["text"])
+        refusal = self.policy.charge_audio(audio, now) if audio else None
+        return refusal or self.policy.charge_text(text, now)
 
     def _cut(self, dropped: tuple[str, ...]) -> None:
         """Count the fields cut from a session.update; log how many and the first few names."""

@@ -33,7 +33,14 @@ from typing import Any
 
 import attrs
 
-from app.rules.audio_budget import MAX_FRAME_SECONDS, RATE_MULTIPLE, AudioBudget, decoded_size
+from app.rules.audio_budget import (
+    MAX_FRAME_SECONDS,
+    RATE_MULTIPLE,
+    TEXT_CHARS_PER_SECOND,
+    AudioBudget,
+    TextBudget,
+    decoded_size,
+)
 from app.rules.frames import is_plain_audio_append, utf8_length_exceeds
 from app.rules.rate_limit import FrameRateLimit
 from app.rules.reasons import DisconnectReason
@@ -112,6 +119,8 @@ class FramePolicy:
     max_event_bytes: int = MAX_EVENT_BYTES
     #: The caller's audio budget (its format follows the session: `AudioBudget.set_format`).
     audio: AudioBudget = attrs.Factory(AudioBudget)
+    #: The caller's typed-text budget.
+    text: TextBudget = attrs.Factory(TextBudget)
     #: Frames refused for their size or the audio budget, in all.
     refused: int = attrs.field(init=False, default=0)
     _rate: FrameRateLimit = attrs.field(init=False)
@@ -176,6 +185,18 @@ class FramePolicy:
             "audio_rate_exceeded",
             f"Audio is arriving faster than anyone speaks (over {RATE_MULTIPLE:g} times real "
             "time); the frame was not forwarded.",
+        )
+
+    def charge_text(self, chars: int, now: float) -> Refuse | EndCall | None:
+        """Count ``chars`` characters of typed text received at ``now``: None if they may go to
+        the model, else the refusal (or, if the caller goes on, the end of the call)."""
+        if self.text.spend(chars, now):
+            return None
+        return self._strike(
+            now,
+            "text_rate_exceeded",
+            f"Text is arriving faster than anyone types (over {TEXT_CHARS_PER_SECOND:g} "
+            "characters a second after the first page); the event was not forwarded.",
         )
 
     def _audio_frame_too_large(self, now: float) -> Refuse | EndCall:

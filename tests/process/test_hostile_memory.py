@@ -3,9 +3,10 @@ answers, measured as the real process's resident memory (VmRSS).
 
 Two calls, as in the issue: before the fix, 256 queued frames of up to 1 MiB each per call took
 the process from 60 MB to 595 MB, and it stayed there.  The model here is a listener that accepts
-TCP connections and never answers the websocket handshake, so every frame a caller sends
-before the relay's connect timeout waits in the pre-connect queue (bounded in bytes now); then
-a second phase floods two calls with 600 KB audio frames (refused, then closed).
+TCP connections and never answers the websocket handshake, so a frame a caller sends before the
+relay's connect timeout waits in the pre-connect queue if the audio budget lets it through (and
+the queue is bounded in bytes besides); then a second phase floods two calls with 600 KB audio
+frames (refused, then closed).
 """
 
 from __future__ import annotations
@@ -47,12 +48,6 @@ async def silent_model(task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNO
         await trio.serve_listeners(hold, listeners)
 
 
-def text_item(size: int) -> str:
-    content = [{"type": "input_text", "text": "x" * size}]
-    item = {"type": "message", "role": "user", "content": content}
-    return json.dumps({"type": "conversation.item.create", "item": item})
-
-
 async def flood(port: int, frame: str, count: int) -> int:
     """Send ``count`` copies of ``frame`` on one call (as many as the relay takes within
     ``FLOOD_TIMEOUT``); how many were sent."""
@@ -79,13 +74,13 @@ async def test_megabyte_floods_leave_the_process_small(tmp_path: Path) -> None:
         upstream = f"ws://127.0.0.1:{model_port}/v1/realtime?model=silent"
         async with relay_process(tmp_path, REALTIME_UPSTREAM_URL=upstream) as relay:
             before = rss_mb(relay.pid)
-            # Phase 1: two calls queue 60 KB user items before the model answers.
-            queued = text_item(60_000)
+            # Phase 1: two calls send 2 s audio frames (the largest allowed) before the model
+            # answers: the budget takes a few, the queue holds them, the rest are refused.
+            audio = base64.b64encode(bytes(96_000)).decode()
+            queued = json.dumps({"type": "input_audio_buffer.append", "audio": audio})
             async with trio.open_nursery() as callers:
                 for _ in range(2):
                     callers.start_soon(flood, relay.port, queued, 256)
-            # The relay took frames until its queue was full, then held the caller back.
-            await relay.log.wait_for("upstream unavailable")
             after_queue = rss_mb(relay.pid)
             # Phase 2: two calls send 600 KB audio frames (refused, then closed).
             audio = base64.b64encode(bytes(600_000)).decode()

@@ -64,6 +64,14 @@ async def read_until_closed(client: Client) -> tuple[list[dict[str, Any]], int]:
                 return events, exc.reason.code
 
 
+async def send_until_closed(client: Client, frame: str, count: int) -> None:
+    for _ in range(count):
+        try:
+            await client.ws.send_message(frame)
+        except trio_websocket.ConnectionClosed:
+            return
+
+
 REPROGRAMMING: list[dict[str, Any]] = [
     {"type": "response.create", "response": {"instructions": f"Say {MARK}."}},
     {
@@ -188,6 +196,50 @@ async def test_audio_faster_than_speech_is_refused_then_ends_the_call(
     assert audio_sent <= PCM16_BYTES_PER_SECOND * (BURST_SECONDS + RATE_MULTIPLE * elapsed)
     assert doc["disconnect_reason"] == "protocol_error"
     assert doc["messages"][0]["message"] == "Before the flood."
+
+
+def text_item(text: str = "", audio_bytes: int = 0) -> dict[str, Any]:
+    content: list[dict[str, str]] = []
+    if text:
+        content.append({"type": "input_text", "text": text})
+    if audio_bytes:
+        content.append(
+            {"type": "input_audio", "audio": base64.b64encode(bytes(audio_bytes)).decode()}
+        )
+    item = {"type": "message", "role": "user", "content": content}
+    return {"type": "conversation.item.create", "item": item}
+
+
+@pytest.mark.parametrize(
+    ("item", "code"),
+    [
+        (text_item("word " * 3_000), "text_rate_exceeded"),
+        (text_item(audio_bytes=45_000), "audio_rate_exceeded"),
+    ],
+    ids=["pasted-text", "audio-in-items"],
+)
+async def test_what_items_carry_is_billed_like_speech(
+    tmp_path: Path, item: dict[str, Any], code: str
+) -> None:
+    sent: list[str] = []
+    async with running_relay(
+        relay_settings(tmp_path), wrap_connector=recording_into(sent)
+    ) as relay:
+        async with connect(relay, customer_id="paster") as client:
+            await client.say("Before the paste.")
+            frame = json.dumps(item)
+            async with trio.open_nursery() as nursery:
+                # The model echoes each item: read while sending, as a browser does.
+                nursery.start_soon(send_until_closed, client, frame, 40)
+                events, close_code = await read_until_closed(client)
+        await relay.wait_calls_ended()
+        [doc] = await relay.documents()
+        await assert_healthy(relay)
+    errors = [event["error"]["code"] for event in events if event["type"] == "error"]
+    assert close_code == 1008 and errors and set(errors) == {code}
+    items = [text for text in sent if text.startswith('{"type": "conversation.item.create"')]
+    assert 1 < len(items) < 10  # the greeting, and what fit the burst
+    assert doc["disconnect_reason"] == "protocol_error"
 
 
 async def test_huge_and_log_forging_control_events_are_bounded(

@@ -15,6 +15,7 @@ from app.rules.audio_budget import (
     MAX_FRAME_SECONDS,
     PCM16_BYTES_PER_SECOND,
     RATE_MULTIPLE,
+    TEXT_BURST_CHARS,
     AudioBudget,
     decoded_size,
     input_audio_bytes_per_second,
@@ -159,3 +160,12 @@ def test_g711_gets_a_g711_budget() -> None:
     assert budget.spend(8000 * 8, 0.0)  # the burst
     assert not budget.spend(8000, 0.0)
     assert budget.spend(8000, 0.5)  # refilled at twice real time
+
+
+def test_typed_text_gets_a_page_at_once_then_a_typists_pace() -> None:
+    frames = policy()
+    assert frames.charge_text(TEXT_BURST_CHARS, 0.0) is None  # a pasted page
+    refusal = frames.charge_text(1, 0.0)
+    assert isinstance(refusal, Refuse) and refusal.code == "text_rate_exceeded"
+    # Then TEXT_CHARS_PER_SECOND: a minute of a fast typist (10 characters a second) passes.
+    assert all(frames.charge_text(10, 1.0 + n) is None for n in range(60))
