@@ -41,6 +41,7 @@ from pathlib import Path
 import attrs
 import trio
 
+from app.store.private_files import private_dir
 from app.store.recovery import Amend, recover_checkpoints
 from app.store.spool import Spool, safe_name
 
@@ -105,7 +106,7 @@ class Lease:
 def claim_named_spool(data_dir: Path, name: str) -> Spool:
     """Create (or take back) the spool ``name`` and write its first lease.  Blocking."""
     root = spools_dir(data_dir) / name
-    root.mkdir(parents=True, exist_ok=True)
+    private_dir(root)
     Lease(time.time()).write(root)
     return Spool(root)
 
