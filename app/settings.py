@@ -93,6 +93,7 @@ class Settings:
     workers: int = 1
     log_format: str = "text"
     max_frame_rate: float = 250.0
+    max_text_rate: float = 200.0
     max_calls_per_customer: int = 5
     redact_pii: bool = True
     #: False on a file system shared between hosts (Azure Files), where flock is not trusted:
@@ -176,6 +177,9 @@ class Settings:
             log_format=reader.choice("LOG_FORMAT", d.log_format.upper(), _LOG_FORMATS).lower(),
             max_frame_rate=float(
                 reader.number("MAX_FRAME_RATE", d.max_frame_rate, float, minimum=1, maximum=100_000)
+            ),
+            max_text_rate=float(
+                reader.number("MAX_TEXT_RATE", d.max_text_rate, float, minimum=1, maximum=1e9)
             ),
             max_calls_per_customer=reader.number(
                 "MAX_CALLS_PER_CUSTOMER", d.max_calls_per_customer, int, minimum=1, maximum=100_000

@@ -59,6 +59,7 @@ from app.recording.field import recording_name
 from app.recording.service import RecordingService
 from app.recording.writer import CallRecording, Encoding
 from app.rules.channels import Channel
+from app.rules.audio_budget import AudioBudget, TextBudget
 from app.rules.close_codes import CLOSE_FOR_REASON
 from app.rules.dialect import names
 from app.rules.frame_policy import FramePolicy
@@ -155,7 +156,13 @@ class Call:
         self.client = ClientLoop(
             receive=self.receive,
             browser=self.browser,
-            policy=FramePolicy(self.limits.max_frame_bytes, self.limits.max_frame_rate),
+            policy=FramePolicy(
+                self.limits.max_frame_bytes,
+                self.limits.max_frame_rate,
+                # The session's audio format (a phone line's u-law is a sixth of PCM16's bytes).
+                audio=AudioBudget(self.session_settings.audio_format.bytes_per_second),
+                text=TextBudget(self.limits.max_text_rate),
+            ),
             gate=self._gate,
             observe=self._observe_client,
             end=self.end,

@@ -35,6 +35,7 @@ class CallLimits:
     max_frame_bytes: int
     tool_timeout: float = 10.0
     max_frame_rate: float = 250.0
+    max_text_rate: float = 200.0  # MAX_TEXT_RATE: characters of typed text a second
     redact_pii: bool = True  # REDACT_PII: redact message texts in every document built
 
     @classmethod
@@ -48,5 +49,6 @@ class CallLimits:
             max_frame_bytes=settings.max_frame_bytes,
             tool_timeout=settings.tool_timeout,
             max_frame_rate=settings.max_frame_rate,
+            max_text_rate=settings.max_text_rate,
             redact_pii=settings.redact_pii,
         )

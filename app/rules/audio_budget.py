@@ -10,8 +10,9 @@ catches up after a network hiccup is fine, and over any span T at most
 ``RATE_MULTIPLE * T + BURST_SECONDS`` seconds of audio reach the model.  `max_frame_bytes` caps
 one append at `MAX_FRAME_SECONDS` of audio (a browser sends 20 to 100 ms a frame).
 
-Typed text is billed too (as tokens): `TextBudget` lets a caller type or paste a page at once
-(`TEXT_BURST_CHARS`) and then `TEXT_CHARS_PER_SECOND`, far beyond any typist.
+Typed text is billed too (as tokens): `TextBudget` lets a caller type or paste
+`TEXT_BURST_SECONDS` of its rate at once (a page, at the default ``MAX_TEXT_RATE`` of
+`TEXT_CHARS_PER_SECOND`) and then the rate, far beyond any typist.
 
 Sizes are estimated from the base64 text without decoding it (`decoded_size`); the estimate is
 never below the true size.  The format follows the session: PCM16 at 24 kHz (48,000 bytes a
@@ -31,7 +32,7 @@ __all__ = [
     "MAX_FRAME_SECONDS",
     "PCM16_BYTES_PER_SECOND",
     "RATE_MULTIPLE",
-    "TEXT_BURST_CHARS",
+    "TEXT_BURST_SECONDS",
     "TEXT_CHARS_PER_SECOND",
     "AudioBudget",
     "TextBudget",
@@ -52,10 +53,11 @@ BURST_SECONDS: Final = 8.0
 #: Seconds of audio one append may carry.
 MAX_FRAME_SECONDS: Final = 2.0
 
-#: Characters of typed text a caller may send at once (a pasted page) ...
-TEXT_BURST_CHARS: Final = 16_000
-#: ... and then each second (about 50 tokens a second: no one types that fast).
+#: Characters of typed text a caller may send each second, by default (``MAX_TEXT_RATE``):
+#: about 50 tokens a second; no one types that fast ...
 TEXT_CHARS_PER_SECOND: Final = 200.0
+#: ... and seconds of that rate it may send at once (at the default, 16,000 characters: a page).
+TEXT_BURST_SECONDS: Final = 80.0
 
 _G711 = frozenset({"g711_ulaw", "g711_alaw", "audio/pcmu", "audio/pcma"})
 
@@ -135,16 +137,24 @@ class AudioBudget:
 class TextBudget:
     """Characters of typed text one call may still send now (user ``input_text`` items)."""
 
-    _tokens: float = attrs.field(init=False, default=float(TEXT_BURST_CHARS))
+    chars_per_second: float = TEXT_CHARS_PER_SECOND
+    _tokens: float = attrs.field(init=False)
     _last: float | None = attrs.field(init=False, default=None)
+
+    def __attrs_post_init__(self) -> None:
+        self._tokens = self.capacity
+
+    @property
+    def capacity(self) -> float:
+        return self.chars_per_second * TEXT_BURST_SECONDS
 
     def spend(self, chars: int, now: float) -> bool:
         """Whether ``chars`` characters received at ``now`` fit; they are counted if so."""
         last = self._last
         self._last = now
         if last is not None and now > last:
-            refill = (now - last) * TEXT_CHARS_PER_SECOND
-            self._tokens = min(float(TEXT_BURST_CHARS), self._tokens + refill)
+            refill = (now - last) * self.chars_per_second
+            self._tokens = min(self.capacity, self._tokens + refill)
         if chars > self._tokens:
             return False
         self._tokens -= chars

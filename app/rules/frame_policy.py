@@ -36,7 +36,6 @@ import attrs
 from app.rules.audio_budget import (
     MAX_FRAME_SECONDS,
     RATE_MULTIPLE,
-    TEXT_CHARS_PER_SECOND,
     AudioBudget,
     TextBudget,
     decoded_size,
@@ -195,8 +194,9 @@ class FramePolicy:
         return self._strike(
             now,
             "text_rate_exceeded",
-            f"Text is arriving faster than anyone types (over {TEXT_CHARS_PER_SECOND:g} "
-            "characters a second after the first page); the event was not forwarded.",
+            "Text is arriving faster than anyone types (over MAX_TEXT_RATE, "
+            f"{self.text.chars_per_second:g} characters a second, after the first page); "
+            "the event was not forwarded.",
         )
 
     def _audio_frame_too_large(self, now: float) -> Refuse | EndCall:

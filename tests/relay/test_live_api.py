@@ -22,6 +22,8 @@ MAX_FRAMES_TO_OVERFLOW = 1000
 FRAMES_AFTER = 40
 #: A long typed message: each makes a transcript line of this size on the stuck stream.
 LONG_TEXT = "please hold the line " * 800
+#: MAX_TEXT_RATE for these tests: they type LONG_TEXT as fast as the relay takes it.
+FAST_TYPIST = 1e9
 
 
 async def live_call(relay: RunningRelay) -> Call:
@@ -101,7 +103,9 @@ async def round_trip(client: Any, text: str) -> float:
 
 
 async def test_a_watcher_that_stops_reading_never_holds_the_call_up(tmp_path: Path) -> None:
-    async with running_relay(relay_settings(tmp_path, admin_token=TOKEN)) as relay:
+    async with running_relay(
+        relay_settings(tmp_path, admin_token=TOKEN, max_text_rate=FAST_TYPIST)
+    ) as relay:
         hub = relay.app.relay.live
         async with connect(relay, customer_id="cust-9") as client:
             call = await live_call(relay)

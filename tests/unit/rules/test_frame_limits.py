@@ -15,7 +15,8 @@ from app.rules.audio_budget import (
     MAX_FRAME_SECONDS,
     PCM16_BYTES_PER_SECOND,
     RATE_MULTIPLE,
-    TEXT_BURST_CHARS,
+    TEXT_BURST_SECONDS,
+    TEXT_CHARS_PER_SECOND,
     AudioBudget,
     decoded_size,
     input_audio_bytes_per_second,
@@ -164,7 +165,8 @@ def test_g711_gets_a_g711_budget() -> None:
 
 def test_typed_text_gets_a_page_at_once_then_a_typists_pace() -> None:
     frames = policy()
-    assert frames.charge_text(TEXT_BURST_CHARS, 0.0) is None  # a pasted page
+    page = int(TEXT_CHARS_PER_SECOND * TEXT_BURST_SECONDS)
+    assert frames.charge_text(page, 0.0) is None  # a pasted page
     refusal = frames.charge_text(1, 0.0)
     assert isinstance(refusal, Refuse) and refusal.code == "text_rate_exceeded"
     # Then TEXT_CHARS_PER_SECOND: a minute of a fast typist (10 characters a second) passes.
