@@ -58,8 +58,8 @@ from app.record.tracker import ConversationTracker
 from app.recording.field import recording_name
 from app.recording.service import RecordingService
 from app.recording.writer import CallRecording, Encoding
-from app.rules.channels import Channel
 from app.rules.audio_budget import AudioBudget, TextBudget
+from app.rules.channels import Channel
 from app.rules.close_codes import CLOSE_FOR_REASON
 from app.rules.dialect import names
 from app.rules.frame_policy import FramePolicy

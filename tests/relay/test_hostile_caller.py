@@ -28,10 +28,10 @@ from tests.support.harness import (
     Client,
     RunningRelay,
     connect,
+    copying_into,
     relay_settings,
     running_relay,
 )
-from tests.support.harness import copying_into
 
 MARK = "PWNED-7f3a"
 
@@ -223,7 +223,7 @@ async def test_what_items_carry_is_billed_like_speech(
 ) -> None:
     sent: list[str] = []
     async with running_relay(
-        relay_settings(tmp_path), wrap_connector=recording_into(sent)
+        relay_settings(tmp_path), wrap_connector=copying_into(sent)
     ) as relay:
         async with connect(relay, customer_id="paster") as client:
             await client.say("Before the paste.")
