@@ -8,6 +8,7 @@ marks and ``clear``.  The model is the built-in simulator in ``g711_ulaw``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -24,12 +25,16 @@ import trio
 import trio_websocket
 
 from app.model.upstream import Upstream, UpstreamConnector
+from app.rules.audio_budget import BURST_SECONDS, RATE_MULTIPLE
 from app.rules.dialect import Dialect, names
 from app.settings import Settings
 from app.simulator import SimulatorOptions
 from tests.support.harness import IO_TIMEOUT, DelegatingConnector, relay_settings, running_relay
 from tests.support.twilio import (
+    FRAME_BYTES,
+    FRAME_MS,
     PUBLIC_BASE_URL,
+    SILENCE,
     StreamInstruction,
     TwilioStream,
     open_stream,
@@ -350,3 +355,35 @@ async def test_a_recorded_twilio_call_is_kept_at_the_lines_rate_as_the_caller_he
     )
     assert 0 < voiced(right) * 1000 < sent_ms
     assert truncate["audio_end_ms"] < sent_ms
+
+
+async def test_a_phone_line_faster_than_speech_is_billed_at_the_lines_own_rate(
+    tmp_path: Path,
+) -> None:
+    """The audio budget follows the session's format: a u-law line carries 8,000 bytes a
+    second.  A caller streaming 40 s of it at four times real time (under MAX_FRAME_RATE) gets
+    the burst and twice real time, then the close; under PCM16's six times larger budget all of
+    it would have reached the model."""
+    model = ModelLog()
+    flood = SILENCE * 2_000  # 40 s of u-law
+    async with (
+        running_relay(phone_settings(tmp_path), wrap_connector=model.wrap()) as relay,
+        trio.open_nursery() as nursery,
+    ):
+        stream = await place_call(relay.port, AUTH_TOKEN, nursery, call_sid=CALL_SID, caller=CALLER)
+        started = trio.current_time()
+        await stream.say(speech_ulaw("Hello, is anyone there?"))
+        await stream_until(stream, lambda: len(stream.received_audio) > 0)
+        with contextlib.suppress(trio_websocket.ConnectionClosed):
+            await stream.say(flood, pace=FRAME_MS / 4_000)  # 200 frames a second
+            await stream.hang_up()
+        elapsed = trio.current_time() - started
+        await relay.wait_calls_ended()
+        [doc] = await relay.documents()
+    forwarded = sum(
+        len(base64.b64decode(event["audio"]))
+        for event in model.sent_of_type("input_audio_buffer.append")
+    )
+    allowed = (BURST_SECONDS + RATE_MULTIPLE * elapsed) * 8_000 + FRAME_BYTES
+    assert forwarded <= allowed < len(flood)
+    assert doc["disconnect_reason"] == "protocol_error"
