@@ -29,6 +29,7 @@ from app.recording.field import recording_field
 from app.recording.sinks import LocalSink, RecordingSink, StorageUnavailable, open_blob_sink
 from app.recording.staging import Seal, StagingArea
 from app.recording.stats import RecordingStats
+from app.recording.tap import RECORDING_BUFFER_BYTES
 from app.recording.writer import BLOCK_SECONDS, CallRecording, Encoding
 
 __all__ = ["BLOB_THREADS", "RecordingService"]
@@ -51,6 +52,8 @@ class RecordingService:
     #: Makes the sink, in a worker thread (a credential may probe the environment).
     open_sink: Callable[[], RecordingSink]
     block_seconds: float = BLOCK_SECONDS
+    #: Each call's tap bound (`RECORDING_BUFFER_BYTES`; tests make it small).
+    buffer_bytes: int = RECORDING_BUFFER_BYTES
     #: Unsealed staging older than this (wall-clock seconds) is abandoned: the longest call
     #: (CALL_MAX_DURATION) and a margin.  Its audio belongs to no document and is deleted.
     abandon_after: float = 3600.0 + ABANDON_MARGIN
@@ -138,6 +141,7 @@ class RecordingService:
             encoding=encoding or Encoding.pcm16(),
             clock=clock,
             block_seconds=self.block_seconds,
+            buffer_bytes=self.buffer_bytes,
             on_sealed=self.wake,
             in_flight=self._in_flight,
         )

@@ -42,6 +42,7 @@ from app.recording.tap import (
     CALLER_B64,
     HEARD_UNTIL,
     LOST,
+    RECORDING_BUFFER_BYTES,
     Item,
     RecordingTap,
     base64_of,
@@ -98,6 +99,8 @@ class CallRecording:
     clock: Callable[[], float] = trio.current_time
     started_at: float = 0.0
     block_seconds: float = BLOCK_SECONDS
+    #: The tap's byte bound: how far the writer may fall behind before audio becomes a gap.
+    buffer_bytes: int = RECORDING_BUFFER_BYTES
     #: Called when the recording was sealed but not committed (wakes the flusher).
     on_sealed: Callable[[], None] | None = None
     #: Names being committed by a call's own shutdown: the flusher leaves them alone.
@@ -121,7 +124,7 @@ class CallRecording:
 
     def __attrs_post_init__(self) -> None:
         self.tap, self._receive = RecordingTap.open(
-            self.stats, bytes_per_sample=self.encoding.bytes_per_sample
+            self.stats, bytes_per_sample=self.encoding.bytes_per_sample, limit=self.buffer_bytes
         )
         self.mixer = AsHeardMixer(self.encoding.rate)
 

@@ -136,6 +136,8 @@ async def test_a_writer_that_stalls_never_touches_the_voice(tmp_path: Path) -> N
         stalled = StalledStaging(recordings.staging.root)
         recordings.staging = stalled
         recordings.block_seconds = 0.05
+        # A small tap, so that a flood the audio budget lets through (its burst) overflows it.
+        recordings.buffer_bytes = 64 * 1024
         async with connect(relay, customer_id="stalled") as client:
             await client.say("Hello there")  # a message, so the call writes a document
             # The writer's first block (a second into the call: the mixer's hold) hangs.
@@ -162,7 +164,8 @@ async def test_a_writer_that_stalls_never_touches_the_voice(tmp_path: Path) -> N
     assert abs(params.nframes / params.framerate - doc["duration_seconds"]) <= FRAME
 
 
-FRAMES = 1500
+#: Six seconds of audio at once: within the audio budget's burst, far beyond the small tap.
+FRAMES = 300
 
 
 def quiet_frame(n: int) -> bytes:
