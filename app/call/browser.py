@@ -87,9 +87,15 @@ class BrowserSocket:
         if self.closed:
             return
         self.closed = True
-        with trio.move_on_after(CLOSE_TIMEOUT):
-            await self._send({"type": "websocket.close", "code": code, "reason": reason[:120]})
+        await send_close(self._send, code, reason)
 
     def mark_gone(self) -> None:
         """The browser disconnected: nothing more can be sent."""
         self.closed = True
+
+
+async def send_close(send: Send, code: int, reason: str = "") -> None:
+    """Send an ASGI websocket close, bounded by `CLOSE_TIMEOUT` (a peer that stopped reading
+    must not hold the call's shutdown); the reason is cut to what a close frame may carry."""
+    with trio.move_on_after(CLOSE_TIMEOUT):
+        await send({"type": "websocket.close", "code": code, "reason": reason[:120]})

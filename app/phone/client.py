@@ -32,7 +32,7 @@ from typing import Any
 import attrs
 import trio
 
-from app.call.browser import CLOSE_TIMEOUT, ASGIMessage, Receive, Send
+from app.call.browser import ASGIMessage, Receive, Send, send_close
 from app.phone.dialect import ClientDialect
 
 __all__ = ["HANGUP_CODE", "LOST_CODE", "PhoneClient", "PhoneSocket"]
@@ -82,8 +82,7 @@ class PhoneSocket:
         if self.closed:
             return
         self.closed = True
-        with trio.move_on_after(CLOSE_TIMEOUT):
-            await self._send({"type": "websocket.close", "code": code, "reason": reason[:120]})
+        await send_close(self._send, code, reason)
         if self.hang_up is not None:
             await self.hang_up()
 
