@@ -30,7 +30,6 @@ import attrs
 import trio
 
 from app.recording.field import recording_field
-from app.recording.g711 import ulaw_to_pcm16
 from app.recording.mixer import AsHeardMixer
 from app.recording.sinks import RecordingSink, StorageUnavailable
 from app.recording.staging import Seal, StagingArea
@@ -48,6 +47,7 @@ from app.recording.tap import (
     base64_of,
 )
 from app.recording.wav import WavFormat
+from app.rules import g711
 from app.settings import RECORDING_MARGIN
 
 __all__ = ["BLOCK_SECONDS", "COMMIT_TIMEOUT", "FINISH_TIMEOUT", "CallRecording", "Encoding"]
@@ -82,7 +82,7 @@ class Encoding:
 
     @classmethod
     def g711_ulaw(cls) -> Encoding:
-        return cls(8_000, 1, ulaw_to_pcm16)
+        return cls(g711.SAMPLE_RATE, 1, g711.to_pcm16)
 
 
 @attrs.define(eq=False)

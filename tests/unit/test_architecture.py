@@ -50,7 +50,6 @@ PURE_MODULES = (
     # The recording's pure parts: the as-heard mixer, the WAV header, G.711, the document field.
     "app.recording.mixer",
     "app.recording.wav",
-    "app.recording.g711",
     "app.recording.field",
     "app.recording.stats",
 )

@@ -8,7 +8,6 @@ from array import array
 
 import pytest
 
-from app.recording.g711 import ulaw_to_pcm16
 from app.recording.wav import HEADER_BYTES, WavFormat, header, parse_header
 
 
@@ -36,15 +35,3 @@ def test_sizes_a_header_cannot_describe_are_refused(size: int) -> None:
 def test_a_header_of_another_layout_is_refused() -> None:
     with pytest.raises(ValueError):
         parse_header(b"RIFF" + bytes(40))
-
-
-def test_g711_ulaw_decodes_to_the_standards_values() -> None:
-    # ITU-T G.711 u-law: 0xFF and 0x7F are the two zeros, 0x80 / 0x00 the extremes.
-    decoded = array("h", ulaw_to_pcm16(bytes([0xFF, 0x7F, 0x80, 0x00, 0xF0, 0x70])))
-    assert list(decoded) == [0, 0, 32124, -32124, 120, -120]
-
-
-def test_g711_ulaw_is_monotonic_over_each_half() -> None:
-    positive = array("h", ulaw_to_pcm16(bytes(range(0xFF, 0x7F, -1))))
-    assert list(positive) == sorted(positive)
-    assert len(ulaw_to_pcm16(bytes(160))) == 320  # 20 ms at 8 kHz -> 320 bytes of PCM16

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from array import array
 
 from app.rules import g711
 
@@ -41,3 +42,14 @@ def test_from_pcm16_keeps_every_third_sample() -> None:
     assert g711.from_pcm16(pcm, every=3) == bytes(
         [g711.encode_sample(1000), g711.encode_sample(-1000)]
     )
+
+def test_g711_ulaw_decodes_to_the_standards_values() -> None:
+    # ITU-T G.711 u-law: 0xFF and 0x7F are the two zeros, 0x80 / 0x00 the extremes.
+    decoded = array("h", g711.to_pcm16(bytes([0xFF, 0x7F, 0x80, 0x00, 0xF0, 0x70])))
+    assert list(decoded) == [0, 0, 32124, -32124, 120, -120]
+
+
+def test_g711_ulaw_is_monotonic_over_each_half() -> None:
+    positive = array("h", g711.to_pcm16(bytes(range(0xFF, 0x7F, -1))))
+    assert list(positive) == sorted(positive)
+    assert len(g711.to_pcm16(bytes(160))) == 320  # 20 ms at 8 kHz -> 320 bytes of PCM16
