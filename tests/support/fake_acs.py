@@ -24,17 +24,13 @@ sends (a signed ``Authorization`` JWT, ``x-ms-call-connection-id``).
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import hmac
 import json
-import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -50,6 +46,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 
 from app.phone.acs_auth import ACS_ISSUER
+from tests.support.speech import PCM16_24K, spoken
 
 IO_TIMEOUT = 10.0
 #: How far the SDK's ``x-ms-date`` may be from the fake's clock (the service allows 15 min).
@@ -451,34 +448,10 @@ def acs_environment(monkeypatch: pytest.MonkeyPatch, fake: FakeAcs) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", fake.ca_file)
 
 
-@functools.cache
 def speech_pcm24k(text: str) -> bytes:
     """``text`` spoken by espeak-ng, as raw PCM16 24 kHz mono (what ACS streams with
-    ``PCM24KMono``); sox converts.  Both are installed by scripts/install-speech."""
-    with tempfile.TemporaryDirectory() as tmp:
-        wav, raw = Path(tmp) / "speech.wav", Path(tmp) / "speech.raw"
-        subprocess.run(["espeak-ng", "-w", str(wav), text], check=True, timeout=30)
-        subprocess.run(
-            [
-                "sox",
-                str(wav),
-                "-t",
-                "raw",
-                "-e",
-                "signed-integer",
-                "-b",
-                "16",
-                "-r",
-                "24000",
-                "-c",
-                "1",
-                "-L",
-                str(raw),
-            ],
-            check=True,
-            timeout=30,
-        )
-        return raw.read_bytes()
+    ``PCM24KMono``)."""
+    return spoken(text, PCM16_24K)
 
 
 def audio_metadata() -> str:

@@ -17,13 +17,9 @@ buffer and echoes the marks still pending.
 from __future__ import annotations
 
 import base64
-import functools
 import json
-import subprocess
-import tempfile
 import xml.etree.ElementTree as ElementTree
 from collections import deque
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,6 +29,8 @@ import trio
 import trio_websocket
 from twilio.request_validator import RequestValidator
 
+from tests.support.speech import ULAW_8K, spoken
+
 IO_TIMEOUT = 10.0
 FRAME_MS = 20
 FRAME_BYTES = 160  # 20 ms of mu-law at 8 kHz
@@ -40,32 +38,9 @@ SILENCE = b"\xff" * FRAME_BYTES
 PUBLIC_BASE_URL = "https://relay.example.test"
 
 
-@functools.cache
 def speech_ulaw(text: str) -> bytes:
     """``text`` spoken by espeak-ng, as raw mu-law 8 kHz mono (what a phone line carries)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        wav, raw = Path(tmp) / "speech.wav", Path(tmp) / "speech.ulaw"
-        subprocess.run(["espeak-ng", "-w", str(wav), text], check=True, timeout=30)
-        subprocess.run(
-            [
-                "sox",
-                str(wav),
-                "-t",
-                "raw",
-                "-e",
-                "mu-law",
-                "-b",
-                "8",
-                "-r",
-                "8000",
-                "-c",
-                "1",
-                str(raw),
-            ],
-            check=True,
-            timeout=30,
-        )
-        return raw.read_bytes()
+    return spoken(text, ULAW_8K)
 
 
 def signed_headers(auth_token: str, url: str, form: dict[str, str]) -> dict[str, str]:
